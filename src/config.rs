@@ -1,0 +1,142 @@
+//! Command line and environment configuration, checked once at start: clap reports a
+//! missing or malformed setting in one line and exits non-zero.
+
+use std::{net::SocketAddr, time::Duration};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::storage::DbSettings;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cxmetrics",
+    version,
+    about = "Customer-experience metrics over gRPC"
+)]
+pub struct Cli {
+    /// Log format: human-readable text or one JSON object per line.
+    #[arg(
+        long,
+        env = "CXMETRICS_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply pending migrations, then serve gRPC until SIGTERM or Ctrl-C.
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(DbArgs),
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key (and its tenant if new); prints the key alone on the last line.
+    Create {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The tenant the key belongs to.
+        #[arg(long)]
+        tenant: String,
+        /// Comma-separated scopes: read, write, admin.
+        #[arg(long, default_value = "read,write")]
+        scopes: String,
+    },
+    /// List keys (never the keys themselves).
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Revoke a key by its id.
+    Revoke {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The key id shown by `keys list`.
+        id: String,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DbArgs {
+    /// PostgreSQL URL, e.g. postgres://user:pass@localhost:5432/cxmetrics
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: String,
+    /// Maximum database connections of this process.
+    #[arg(long, env = "CXMETRICS_DB_POOL_SIZE", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub pool_size: u32,
+    /// Seconds a call waits for a database connection before failing with UNAVAILABLE.
+    #[arg(long, env = "CXMETRICS_DB_ACQUIRE_TIMEOUT_SECS", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub acquire_timeout_secs: u64,
+}
+
+impl DbArgs {
+    pub fn settings(&self) -> DbSettings {
+        DbSettings {
+            url: self.database_url.clone(),
+            max_connections: self.pool_size,
+            acquire_timeout: Duration::from_secs(self.acquire_timeout_secs),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Address to listen on.
+    #[arg(long, env = "CXMETRICS_LISTEN", default_value = "127.0.0.1:50051")]
+    pub listen: SocketAddr,
+    /// Seconds in-flight calls get to finish after SIGTERM before the process exits.
+    #[arg(long, env = "CXMETRICS_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+    pub shutdown_grace_secs: u64,
+    /// Largest accepted request message, in bytes.
+    #[arg(long, env = "CXMETRICS_MAX_MESSAGE_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub max_message_bytes: usize,
+    /// Seconds a cached API key is trusted before it is looked up again (revocation delay).
+    #[arg(long, env = "CXMETRICS_KEY_CACHE_SECS", default_value_t = 5)]
+    pub key_cache_secs: u64,
+}
+
+/// Everything `startup::Application` needs, independent of how it was configured.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub db: DbSettings,
+    pub shutdown_grace: Duration,
+    pub max_message_bytes: usize,
+    pub key_cache_ttl: Duration,
+    /// How often the health check pings the database.
+    pub health_interval: Duration,
+}
+
+impl From<&ServeArgs> for Settings {
+    fn from(args: &ServeArgs) -> Self {
+        Self {
+            listen: args.listen,
+            db: args.db.settings(),
+            shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
+            max_message_bytes: args.max_message_bytes,
+            key_cache_ttl: Duration::from_secs(args.key_cache_secs),
+            health_interval: Duration::from_secs(2),
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! Validated domain types and the rules every record obeys. No I/O here: the gRPC layer
+//! parses requests into these types once, and everything past that boundary can trust them.
+
+mod api_key;
+mod records;
+mod scope;
+mod tenant;
+mod validate;
+
+pub use api_key::{NewApiKey, PresentedKey};
+pub use records::{
+    Attributes, Customer, Interaction, RecordId, ScoreScale, SurveyKind, SurveyResponse,
+    WriteOutcome,
+};
+pub use scope::{Scope, Scopes};
+pub use tenant::TenantId;
+pub use validate::{Checker, Limits};

@@ -1,0 +1,158 @@
+//! The one error type of the service and its mapping to gRPC status codes.
+//!
+//! Internal causes (database errors, bugs) are logged here, once, and never sent to the
+//! caller: the caller sees a code and a generic message.
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+
+/// A bad field: its path in the request (e.g. `survey_responses[3].score`) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub field: String,
+    pub description: String,
+}
+
+impl Violation {
+    pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            description: description.into(),
+        }
+    }
+
+    /// The same violation under a parent path: `score` becomes `survey_response.score`.
+    pub fn under(mut self, parent: &str) -> Self {
+        self.field = if self.field.is_empty() {
+            parent.to_owned()
+        } else {
+            format!("{parent}.{}", self.field)
+        };
+        self
+    }
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.description)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid argument: {}", join(.0))]
+    InvalidArgument(Vec<Violation>),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    #[error("{0}")]
+    PermissionDenied(String),
+    #[error("{0}")]
+    ResourceExhausted(String),
+    /// The database cannot be reached: the call is safe to retry.
+    #[error("database unavailable")]
+    Unavailable(#[source] sqlx::Error),
+    #[error("deadline exceeded")]
+    DeadlineExceeded,
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+fn join(violations: &[Violation]) -> String {
+    violations
+        .iter()
+        .map(Violation::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl Error {
+    pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Self::InvalidArgument(vec![Violation::new(field, description)])
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(error: sqlx::Error) -> Self {
+        match &error {
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::Tls(_) => Self::Unavailable(error),
+            sqlx::Error::Database(db) => match db.code().as_deref() {
+                // statement_timeout / query_canceled: the caller's deadline ran out.
+                Some("57014") => Self::DeadlineExceeded,
+                // admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections,
+                // serialization failure and deadlock: all safe to retry.
+                Some("57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01") => {
+                    Self::Unavailable(error)
+                }
+                _ => Self::Internal(error.into()),
+            },
+            _ => Self::Internal(error.into()),
+        }
+    }
+}
+
+impl From<Error> for Status {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::InvalidArgument(violations) => {
+                let message = format!("invalid argument: {}", join(&violations));
+                let details = ErrorDetails::with_bad_request(
+                    violations
+                        .into_iter()
+                        .map(|v| FieldViolation::new(v.field, v.description))
+                        .collect::<Vec<_>>(),
+                );
+                Status::with_error_details(Code::InvalidArgument, message, details)
+            }
+            Error::NotFound(message) => Status::not_found(message),
+            Error::Unauthenticated(message) => Status::unauthenticated(message),
+            Error::PermissionDenied(message) => Status::permission_denied(message),
+            Error::ResourceExhausted(message) => Status::resource_exhausted(message),
+            Error::DeadlineExceeded => Status::deadline_exceeded("deadline exceeded"),
+            Error::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "database unavailable");
+                Status::unavailable("the database is unavailable; retry later")
+            }
+            Error::Internal(cause) => {
+                tracing::error!(error = ?cause, "internal error");tracing::error!(error = ?cause, "internal error");
+                Status::internal("internal error")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_argument_carries_one_field_violation_per_bad_field() {
+        let status: Status = Error::InvalidArgument(vec![
+            Violation::new("score", "out of range").under("survey_response"),
+            Violation::new("customer_id", "must not be empty"),
+        ])
+        .into();
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let details = status
+            .get_details_bad_request()
+            .expect("bad request details");
+        let fields: Vec<_> = details
+            .field_violations
+            .iter()
+            .map(|v| v.field.as_str())
+            .collect();
+        assert_eq!(fields, ["survey_response.score", "customer_id"]);
+    }
+
+    #[test]
+    fn an_internal_database_error_never_reaches_the_caller() {
+        let status: Status = Error::from(sqlx::Error::Protocol("secret sql text".into())).into();
+        assert_eq!(status.code(), Code::Internal);
+        assert!(!status.message().contains("secret"));
+    }
+}

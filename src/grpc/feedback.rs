@@ -1,0 +1,204 @@
+//! `cxmetrics.v1.FeedbackService`: the write side. Each method authorises the caller,
+//! parses the request into domain records and hands them to storage.
+
+use chrono::Utc;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::{
+    auth::Authenticator,
+    convert::{self, required, under},
+    import::Importer,
+};
+use crate::{
+    domain::{Limits, Scope},
+    error::{Error, Violation},
+    proto::{self as pb, feedback_service_server::FeedbackService},
+    storage::{RecordBatch, Store},
+};
+
+pub struct FeedbackApi {
+    store: Store,
+    auth: Authenticator,
+}
+
+impl FeedbackApi {
+    pub fn new(store: Store, auth: Authenticator) -> Self {
+        Self { store, auth }
+    }
+}
+
+/// Parses a batch of 1..=1000 records, collecting the violations of every bad one.
+fn parse_batch<P, D>(
+    items: Vec<P>,
+    field: &str,
+    parse: impl Fn(P) -> Result<D, Vec<Violation>>,
+) -> Result<Vec<D>, Error> {
+    if items.is_empty() || items.len() > Limits::MAX_BATCH {
+        return Err(Error::invalid(
+            field,
+            format!("must hold 1 to {} records", Limits::MAX_BATCH),
+        ));
+    }
+    let mut records = Vec::with_capacity(items.len());
+    let mut violations = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
+        match parse(item) {
+            Ok(record) => records.push(record),
+            Err(bad) => {
+                let path = format!("{field}[{i}]");
+                violations.extend(bad.into_iter().map(|v| v.under(&path)));
+            }
+        }
+    }
+    if violations.is_empty() {
+        Ok(records)
+    } else {
+        Err(Error::InvalidArgument(violations))
+    }
+}
+
+fn outcomes(outcomes: Vec<crate::domain::WriteOutcome>) -> Vec<i32> {
+    outcomes
+        .into_iter()
+        .map(|o| convert::outcome(o) as i32)
+        .collect()
+}
+
+#[tonic::async_trait]
+impl FeedbackService for FeedbackApi {
+    #[tracing::instrument(skip_all, fields(tenant))]
+    async fn record_survey_response(
+        &self,
+        request: Request<pb::RecordSurveyResponseRequest>,
+    ) -> Result<Response<pb::RecordSurveyResponseResponse>, Status> {
+        let caller = self.auth.authorize(&request, Scope::Write).await?;
+        let record = required(request.into_inner().survey_response, "survey_response")?;
+        let record = convert::survey_response(record, Utc::now())
+            .map_err(|v| under(v, "survey_response"))?;
+        let batch = RecordBatch {
+            survey_responses: vec![record],
+            ..Default::default()
+        };
+        let written = self.store.write_batch(&caller.tenant, &batch).await?;
+        Ok(Response::new(pb::RecordSurveyResponseResponse {
+            outcome: outcomes(written.survey_responses)[0],
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant))]
+    async fn batch_record_survey_responses(
+        &self,
+        request: Request<pb::BatchRecordSurveyResponsesRequest>,
+    ) -> Result<Response<pb::BatchRecordSurveyResponsesResponse>, Status> {
+        let caller = self.auth.authorize(&request, Scope::Write).await?;
+        let now = Utc::now();
+        let records = parse_batch(
+            request.into_inner().survey_responses,
+            "survey_responses",
+            |r| convert::survey_response(r, now),
+        )?;
+        let batch = RecordBatch {
+            survey_responses: records,
+            ..Default::default()
+        };
+        let written = self.store.write_batch(&caller.tenant, &batch).await?;
+        Ok(Response::new(pb::BatchRecordSurveyResponsesResponse {
+            outcomes: outcomes(written.survey_responses),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant))]
+    async fn upsert_interaction(
+        &self,
+        request: Request<pb::UpsertInteractionRequest>,
+    ) -> Result<Response<pb::UpsertInteractionResponse>, Status> {
+        let caller = self.auth.authorize(&request, Scope::Write).await?;
+        let record = required(request.into_inner().interaction, "interaction")?;
+        let record =
+            convert::interaction(record, Utc::now()).map_err(|v| under(v, "interaction"))?;
+        let batch = RecordBatch {
+            interactions: vec![record],
+            ..Default::default()
+        };
+        let written = self.store.write_batch(&caller.tenant, &batch).await?;
+        Ok(Response::new(pb::UpsertInteractionResponse {
+            outcome: outcomes(written.interactions)[0],
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant))]
+    async fn batch_upsert_interactions(
+        &self,
+        request: Request<pb::BatchUpsertInteractionsRequest>,
+    ) -> Result<Response<pb::BatchUpsertInteractionsResponse>, Status> {
+        let caller = self.auth.authorize(&request, Scope::Write).await?;
+        let now = Utc::now();
+        let records = parse_batch(request.into_inner().interactions, "interactions", |r| {
+            convert::interaction(r, now)
+        })?;
+        let batch = RecordBatch {
+            interactions: records,
+            ..Default::default()
+        };
+        let written = self.store.write_batch(&caller.tenant, &batch).await?;
+        Ok(Response::new(pb::BatchUpsertInteractionsResponse {
+            outcomes: outcomes(written.interactions),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant))]
+    async fn upsert_customer(
+        &self,
+        request: Request<pb::UpsertCustomerRequest>,
+    ) -> Result<Response<pb::UpsertCustomerResponse>, Status> {
+        let caller = self.auth.authorize(&request, Scope::Write).await?;
+        let record = required(request.into_inner().customer, "customer")?;
+        let record = convert::customer(record, Utc::now()).map_err(|v| under(v, "customer"))?;
+        let batch = RecordBatch {
+            customers: vec![record],
+            ..Default::default()
+        };
+        let written = self.store.write_batch(&caller.tenant, &batch).await?;
+        Ok(Response::new(pb::UpsertCustomerResponse {
+            outcome: outcomes(written.customers)[0],
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant))]
+    async fn import_records(
+        &self,
+        request: Request<Streaming<pb::ImportRecordsRequest>>,
+    ) -> Result<Response<pb::ImportRecordsResponse>, Status> {
+        let caller = self.auth.authorize(&request, Scope::Write).await?;
+        let mut stream = request.into_inner();
+        let mut importer = Importer::new(&self.store, &caller.tenant);
+        while let Some(message) = stream.message().await? {
+            importer.push(message).await?;
+        }
+        Ok(Response::new(importer.finish().await?))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant))]
+    async fn delete_customer_data(
+        &self,
+        request: Request<pb::DeleteCustomerDataRequest>,
+    ) -> Result<Response<pb::DeleteCustomerDataResponse>, Status> {
+        let caller = self.auth.authorize(&request, Scope::Write).await?;
+        let customer_id = request.into_inner().customer_id;
+        let mut checker = crate::domain::Checker::new(Utc::now());
+        checker.id("customer_id", &customer_id);
+        checker
+            .finish(|| Some(()))
+            .map_err(Error::InvalidArgument)?;
+        let (responses, interactions, customers) = self
+            .store
+            .delete_customer_data(&caller.tenant, &customer_id)
+            .await?;
+        tracing::info!(responses, interactions, customers, "erased customer data");
+        Ok(Response::new(pb::DeleteCustomerDataResponse {
+            deleted_survey_responses: responses as i64,
+            deleted_interactions: interactions as i64,
+            deleted_customers: customers as i64,
+        }))
+    }
+}

@@ -1,0 +1,10 @@
+//! The gRPC surface: one file per proto service, translating proto messages to domain types
+//! and back. Authentication lives in `auth`, record parsing in `convert`.
+
+pub mod auth;
+pub mod convert;
+mod feedback;
+mod import;
+
+pub use auth::{Authenticator, Caller};
+pub use feedback::FeedbackApi;

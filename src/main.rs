@@ -1,0 +1,36 @@
+//! The `cxmetrics` binary: parse configuration, start telemetry, run the subcommand.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use cxmetrics::{
+    commands,
+    config::{Cli, Command, Settings},
+    startup::{Application, shutdown_signal},
+    telemetry,
+};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.log_format);
+    match run(cli.command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(args) => {
+            let app = Application::build(Settings::from(&args)).await?;
+            app.run_until_stopped(shutdown_signal()).await
+        }
+        Command::Migrate(db) => commands::migrate(&db).await,
+        Command::Keys { command } => commands::keys(&command).await,
+    }
+}

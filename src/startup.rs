@@ -1,0 +1,186 @@
+//! Wires storage, services, health and reflection into a tonic server. `build` binds the
+//! listener (port 0 works in tests); `run_until_stopped` serves until the shutdown future
+//! resolves, then drains in-flight calls for at most the grace period.
+
+use std::{future::Future, net::SocketAddr, time::Duration};
+
+use anyhow::Context;
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+use tonic::{codec::CompressionEncoding, transport::Server, transport::server::TcpIncoming};
+use tonic_health::{ServingStatus, server::HealthReporter};
+
+use crate::{
+    config::Settings,
+    grpc::{Authenticator, FeedbackApi},
+    proto::{self, feedback_service_server::FeedbackServiceServer},
+    storage::Store,
+};
+
+pub struct Application {
+    listener: TcpListener,
+    store: Store,
+    settings: Settings,
+}
+
+impl Application {
+    /// Connects the pool (lazily), applies migrations when the database answers, and binds.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let store = Store::connect_lazy(&settings.db)?;
+        store.migrate().await?;
+        Self::build_with_store(settings, store).await
+    }
+
+    /// Binds the listener for an already migrated store.
+    pub async fn build_with_store(settings: Settings, store: Store) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("binding {}", settings.listen))?;
+        Ok(Self {
+            listener,
+            store,
+            settings,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        // A bound listener always has a local address.
+        self.listener.local_addr().unwrap_or(self.settings.listen)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr().port()
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight calls finish (bounded).
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (reporter, health_service) = tonic_health::server::health_reporter();
+        // NOT_SERVING until the first database ping answers.
+        set_all(&reporter, ServingStatus::NotServing).await;
+        let health_task = spawn_health_check(
+            reporter.clone(),
+            self.store.clone(),
+            self.settings.health_interval,
+        );
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .context("building reflection v1")?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()
+            .context("building reflection v1alpha")?;
+        let auth = Authenticator::new(self.store.clone(), self.settings.key_cache_ttl);
+        let feedback = FeedbackServiceServer::new(FeedbackApi::new(self.store.clone(), auth))
+            .accept_compressed(CompressionEncoding::Gzip)
+            .send_compressed(CompressionEncoding::Gzip)
+            .max_decoding_message_size(self.settings.max_message_bytes);
+
+        let addr = self.local_addr();
+        let (draining_tx, draining_rx) = oneshot::channel::<()>();
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("shutdown requested; draining in-flight calls");
+            health_task.abort();
+            set_all(&reporter, ServingStatus::NotServing).await;
+            let _ = draining_tx.send(());
+        };
+        let incoming = TcpIncoming::from(self.listener).with_nodelay(Some(true));
+        tracing::info!(%addr, "cxmetrics listening");
+        let server = Server::builder()
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(feedback)
+            .serve_with_incoming_shutdown(incoming, signal);
+        tokio::pin!(server);
+        let grace = self.settings.shutdown_grace;
+        tokio::select! {
+            result = &mut server => result.context("serving gRPC")?,
+            () = drain_deadline(draining_rx, grace) => {
+                tracing::warn!(?grace, "in-flight calls did not finish in time; exiting anyway");
+            }
+        }
+        self.store.pool().close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Resolves `grace` after draining began; never if it did not.
+async fn drain_deadline(draining: oneshot::Receiver<()>, grace: Duration) {
+    if draining.await.is_ok() {
+        tokio::time::sleep(grace).await;
+    } else {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// The services whose status health reports: each API, then the whole server (""), last so
+/// that a client watching "" sees every service already updated.
+const HEALTH_SERVICES: &[&str] = &["cxmetrics.v1.FeedbackService", ""];
+
+async fn set_all(reporter: &HealthReporter, status: ServingStatus) {
+    for service in HEALTH_SERVICES {
+        reporter.set_service_status(*service, status).await;
+    }
+}
+
+/// Reports SERVING while the database answers a ping, NOT_SERVING otherwise.
+fn spawn_health_check(reporter: HealthReporter, store: Store, every: Duration) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut last = None;
+        loop {
+            let healthy = tokio::time::timeout(every.max(Duration::from_secs(1)), store.ping())
+                .await
+                .unwrap_or(false);
+            if last != Some(healthy) {
+                if healthy {
+                    tracing::info!("database reachable; serving");
+                } else {
+                    tracing::warn!("database unreachable; not serving");
+                }
+                let status = if healthy {
+                    ServingStatus::Serving
+                } else {
+                    ServingStatus::NotServing
+                };
+                set_all(&reporter, status).await;
+                last = Some(healthy);
+            }
+            tokio::time::sleep(every).await;
+        }
+    })
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

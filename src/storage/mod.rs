@@ -1,0 +1,73 @@
+//! PostgreSQL access. All SQL of the service lives below this module, one statement per
+//! function; callers get domain types and `crate::Error`, never SQL errors.
+
+mod keys;
+mod records;
+
+use std::{str::FromStr, time::Duration};
+
+use anyhow::Context;
+use sqlx::{
+    PgPool,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
+
+pub use keys::{KeyRow, StoredKey};
+pub use records::{BatchOutcomes, RecordBatch};
+
+/// The embedded migrations of `migrations/`.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+
+/// Connection settings for the pool.
+#[derive(Debug, Clone)]
+pub struct DbSettings {
+    pub url: String,
+    pub max_connections: u32,
+    /// How long a call waits for a free connection before it fails with UNAVAILABLE.
+    pub acquire_timeout: Duration,
+}
+
+/// The handle every layer above uses to reach PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: PgPool,
+}
+
+impl Store {
+    /// Builds a lazily connecting pool: the service starts even while the database is down
+    /// and connects once it answers.
+    pub fn connect_lazy(settings: &DbSettings) -> anyhow::Result<Self> {
+        let options = PgConnectOptions::from_str(&settings.url)
+            .context("DATABASE_URL is not a valid PostgreSQL URL")?
+            .application_name("cxmetrics")
+            // Metric queries are short and parameterised: JIT compilation only adds latency.
+            .options([("jit", "off")]);
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .acquire_timeout(settings.acquire_timeout)
+            .connect_lazy_with(options);
+        Ok(Self { pool })
+    }
+
+    pub fn from_pool(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Applies pending migrations (sqlx takes an advisory lock, so concurrent starts are safe).
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .context("applying database migrations")
+    }
+
+    /// Whether the database answers a trivial query.
+    #[tracing::instrument(skip_all)]
+    pub async fn ping(&self) -> bool {
+        sqlx::query("select 1").execute(&self.pool).await.is_ok()
+    }
+}

@@ -1,0 +1,267 @@
+//! Test harness: every test gets a fresh database, a server on port 0 and connected clients.
+
+use std::{str::FromStr, time::Duration};
+
+use cxmetrics::{
+    commands,
+    config::Settings,
+    proto::{self as pb, feedback_service_client::FeedbackServiceClient},
+    startup::Application,
+    storage::{DbSettings, Store},
+};
+use sqlx::{
+    Connection, Executor, PgConnection,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
+use tokio::sync::oneshot;
+use tonic::{
+    Request, Status,
+    metadata::{Ascii, MetadataValue},
+    service::{Interceptor, interceptor::InterceptedService},
+    transport::Channel,
+};
+
+pub const TENANT: &str = "tenant-a";
+
+/// The server under test's PostgreSQL: `DATABASE_URL`, which scripts/test sets.
+pub fn database_url() -> String {
+    std::env::var("DATABASE_URL").expect(
+        "DATABASE_URL is not set: run the tests with scripts/test (it starts a throwaway \
+         PostgreSQL), or set DATABASE_URL to a server whose user may create databases",
+    )
+}
+
+/// Adds `authorization: Bearer <key>` to every call (or nothing, for `None`).
+#[derive(Clone)]
+pub struct Bearer(pub Option<MetadataValue<Ascii>>);
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+pub type Feedback = FeedbackServiceClient<InterceptedService<Channel, Bearer>>;
+
+pub struct TestApp {
+    pub store: Store,
+    pub database_url: String,
+    /// A read+write key of `TENANT`.
+    pub key: String,
+    pub channel: Channel,
+    /// Dropping the app drops this sender, which stops the server.
+    _shutdown: oneshot::Sender<()>,
+}
+
+/// What a test may change about the server it spawns.
+pub struct Options {
+    /// Connect the server to this URL instead of the test database (e.g. through a proxy).
+    pub server_database_url: Option<String>,
+    pub health_interval: Duration,
+    pub key_cache_ttl: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            server_database_url: None,
+            health_interval: Duration::from_millis(100),
+            key_cache_ttl: Duration::from_millis(500),
+        }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+/// Creates a fresh, migrated database and serves it on an ephemeral port.
+pub async fn spawn_app_with(options: Options) -> TestApp {
+    let database_url = create_database().await;
+    let store = Store::from_pool(
+        PgPoolOptions::new()
+            .max_connections(4)
+            .connect(&database_url)
+            .await
+            .expect("connect to the test database"),
+    );
+    store.migrate().await.expect("migrate");
+    let key = commands::create_key(&store, TENANT, "read,write")
+        .await
+        .expect("create key");
+
+    let server_url = options
+        .server_database_url
+        .clone()
+        .map(|url| with_database(&url, &database_name(&database_url)))
+        .unwrap_or_else(|| database_url.clone());
+    let db = DbSettings {
+        url: server_url,
+        max_connections: 8,
+        acquire_timeout: Duration::from_secs(1),
+    };
+    let settings = Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        db: db.clone(),
+        shutdown_grace: Duration::from_secs(10),
+        max_message_bytes: 16 * 1024 * 1024,
+        key_cache_ttl: options.key_cache_ttl,
+        health_interval: options.health_interval,
+    };
+    let app = Application::build_with_store(settings, Store::connect_lazy(&db).unwrap())
+        .await
+        .expect("build the application");
+    let addr = app.local_addr();
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(app.run_until_stopped(async move {
+        let _ = rx.await;
+    }));
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .expect("connect to the server");
+    TestApp {
+        store,
+        database_url,
+        key,
+        channel,
+        _shutdown: tx,
+    }
+}
+
+impl TestApp {
+    /// A FeedbackService client with this app's read+write key.
+    pub fn feedback(&self) -> Feedback {
+        self.feedback_with(Some(&self.key))
+    }
+
+    /// A FeedbackService client that presents `key` (or no credentials).
+    pub fn feedback_with(&self, key: Option<&str>) -> Feedback {
+        let value = key.map(|k| format!("Bearer {k}").parse().expect("ascii key"));
+        FeedbackServiceClient::with_interceptor(self.channel.clone(), Bearer(value))
+    }
+
+    /// Creates another key, for `tenant`, with `scopes`.
+    pub async fn create_key(&self, tenant: &str, scopes: &str) -> String {
+        commands::create_key(&self.store, tenant, scopes)
+            .await
+            .expect("create key")
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(self.store.pool())
+            .await
+            .expect("count query")
+    }
+}
+
+async fn create_database() -> String {
+    let admin = database_url();
+    let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = PgConnection::connect(&admin)
+        .await
+        .expect("connect to DATABASE_URL (is PostgreSQL running? scripts/test starts one)");
+    conn.execute(format!(r#"create database "{name}""#).as_str())
+        .await
+        .expect("create the test database");
+    with_database(&admin, &name)
+}
+
+fn database_name(url: &str) -> String {
+    PgConnectOptions::from_str(url)
+        .expect("valid url")
+        .get_database()
+        .unwrap_or("postgres")
+        .to_owned()
+}
+
+/// `url` with its database path replaced by `name`.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let authority_end = base
+        .find("://")
+        .map(|i| i + 3)
+        .and_then(|start| base[start..].find('/').map(|j| start + j))
+        .unwrap_or(base.len());
+    let mut out = format!("{}/{}", &base[..authority_end], name);
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
+}
+
+pub fn ts(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
+    cxmetrics::grpc::convert::to_timestamp(t)
+}
+
+/// A time that is safely in the past and inside the accepted range.
+pub fn t0() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339("2026-03-01T12:00:00Z")
+        .unwrap()
+        .to_utc()
+}
+
+pub fn nps(id: &str, customer: &str, score: i32) -> pb::SurveyResponse {
+    pb::SurveyResponse {
+        response_id: id.into(),
+        survey_id: "survey-1".into(),
+        kind: pb::SurveyKind::Nps as i32,
+        score,
+        customer_id: customer.into(),
+        respond_time: Some(ts(t0())),
+        ..Default::default()
+    }
+}
+
+pub fn interaction(id: &str, customer: &str) -> pb::Interaction {
+    pb::Interaction {
+        interaction_id: id.into(),
+        customer_id: customer.into(),
+        channel: "email".into(),
+        agent_id: "agent-1".into(),
+        open_time: Some(ts(t0())),
+        first_response_time: Some(ts(t0() + chrono::Duration::minutes(5))),
+        ..Default::default()
+    }
+}
+
+pub fn customer(id: &str) -> pb::Customer {
+    pb::Customer {
+        customer_id: id.into(),
+        acquire_time: Some(ts(t0() - chrono::Duration::days(30))),
+        ..Default::default()
+    }
+}
+
+pub fn versioned<T>(
+    mut record: T,
+    set: impl FnOnce(&mut T, prost_types::Timestamp),
+    hours: i64,
+) -> T {
+    set(&mut record, ts(t0() + chrono::Duration::hours(hours)));
+    record
+}
+
+/// The field paths of an INVALID_ARGUMENT's BadRequest details.
+pub fn violated_fields(status: &Status) -> Vec<String> {
+    use tonic_types::StatusExt;
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    status
+        .get_details_bad_request()
+        .expect("BadRequest details")
+        .field_violations
+        .into_iter()
+        .map(|v| v.field)
+        .collect()
+}
