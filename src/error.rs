@@ -119,7 +119,7 @@ impl From<Error> for Status {
                 Status::unavailable("the database is unavailable; retry later")
             }
             Error::Internal(cause) => {
-                tracing::error!(error = ?cause, "internal error");tracing::error!(error = ?cause, "internal error");
+                tracing::error!(error = ?cause, "internal error");
                 Status::internal("internal error")
             }
         }

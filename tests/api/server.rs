@@ -114,7 +114,9 @@ impl Proxy {
                         if state.wait_for(|up| *up).await.is_err() {
                             return;
                         }
-                        TcpListener::bind(addr).await.expect("rebind the proxy port")
+                        TcpListener::bind(addr)
+                            .await
+                            .expect("rebind the proxy port")
                     }
                 };
                 loop {
