@@ -8,6 +8,7 @@ use protox::prost::Message;
 const PROTOS: &[&str] = &[
     "proto/cxmetrics/v1/records.proto",
     "proto/cxmetrics/v1/feedback_service.proto",
+    "proto/cxmetrics/v1/metrics.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

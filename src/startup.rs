@@ -11,8 +11,11 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
     config::Settings,
-    grpc::{Authenticator, FeedbackApi},
-    proto::{self, feedback_service_server::FeedbackServiceServer},
+    grpc::{Authenticator, FeedbackApi, MetricsApi},
+    proto::{
+        self, feedback_service_server::FeedbackServiceServer,
+        metrics_service_server::MetricsServiceServer,
+    },
     storage::Store,
 };
 
@@ -75,7 +78,12 @@ impl Application {
             .build_v1alpha()
             .context("building reflection v1alpha")?;
         let auth = Authenticator::new(self.store.clone(), self.settings.key_cache_ttl);
-        let feedback = FeedbackServiceServer::new(FeedbackApi::new(self.store.clone(), auth))
+        let feedback =
+            FeedbackServiceServer::new(FeedbackApi::new(self.store.clone(), auth.clone()))
+                .accept_compressed(CompressionEncoding::Gzip)
+                .send_compressed(CompressionEncoding::Gzip)
+                .max_decoding_message_size(self.settings.max_message_bytes);
+        let metrics = MetricsServiceServer::new(MetricsApi::new(self.store.clone(), auth))
             .accept_compressed(CompressionEncoding::Gzip)
             .send_compressed(CompressionEncoding::Gzip)
             .max_decoding_message_size(self.settings.max_message_bytes);
@@ -96,6 +104,7 @@ impl Application {
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(feedback)
+            .add_service(metrics)
             .serve_with_incoming_shutdown(incoming, signal);
         tokio::pin!(server);
         let grace = self.settings.shutdown_grace;
@@ -122,7 +131,11 @@ async fn drain_deadline(draining: oneshot::Receiver<()>, grace: Duration) {
 
 /// The services whose status health reports: each API, then the whole server (""), last so
 /// that a client watching "" sees every service already updated.
-const HEALTH_SERVICES: &[&str] = &["cxmetrics.v1.FeedbackService", ""];
+const HEALTH_SERVICES: &[&str] = &[
+    "cxmetrics.v1.FeedbackService",
+    "cxmetrics.v1.MetricsService",
+    "",
+];
 
 async fn set_all(reporter: &HealthReporter, status: ServingStatus) {
     for service in HEALTH_SERVICES {

@@ -2,12 +2,18 @@
 //! parses requests into these types once, and everything past that boundary can trust them.
 
 mod api_key;
+pub mod buckets;
+pub mod query;
 mod records;
+pub mod report;
 mod scope;
+pub mod stats;
 mod tenant;
 mod validate;
 
 pub use api_key::{NewApiKey, PresentedKey};
+pub use buckets::Granularity;
+pub use query::{Filter, GroupBy, MetricQuery, TimeRange};
 pub use records::{
     Attributes, Customer, Interaction, RecordId, ScoreScale, SurveyKind, SurveyResponse,
     WriteOutcome,

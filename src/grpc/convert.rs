@@ -182,6 +182,60 @@ pub fn outcome(outcome: WriteOutcome) -> pb::WriteOutcome {
     }
 }
 
+fn kind_to_pb(kind: SurveyKind) -> pb::SurveyKind {
+    match kind {
+        SurveyKind::Nps => pb::SurveyKind::Nps,
+        SurveyKind::Csat => pb::SurveyKind::Csat,
+        SurveyKind::Ces => pb::SurveyKind::Ces,
+    }
+}
+
+/// Parses an optional kind filter: UNSPECIFIED means every kind.
+pub fn kind_filter(raw: i32) -> Result<Option<SurveyKind>, Error> {
+    match pb::SurveyKind::try_from(raw) {
+        Ok(pb::SurveyKind::Unspecified) => Ok(None),
+        Ok(pb::SurveyKind::Nps) => Ok(Some(SurveyKind::Nps)),
+        Ok(pb::SurveyKind::Csat) => Ok(Some(SurveyKind::Csat)),
+        Ok(pb::SurveyKind::Ces) => Ok(Some(SurveyKind::Ces)),
+        Err(_) => Err(Error::invalid("kind", format!("unknown survey kind {raw}"))),
+    }
+}
+
+pub fn survey_response_to_pb(r: SurveyResponse) -> pb::SurveyResponse {
+    pb::SurveyResponse {
+        response_id: r.response_id,
+        survey_id: r.survey_id,
+        kind: kind_to_pb(r.kind) as i32,
+        score: i32::from(r.score),
+        scale: Some(pb::ScoreScale {
+            min: i32::from(r.scale.min),
+            max: i32::from(r.scale.max),
+        }),
+        customer_id: r.customer_id,
+        interaction_id: r.interaction_id.unwrap_or_default(),
+        channel: r.channel.unwrap_or_default(),
+        respond_time: Some(to_timestamp(r.respond_time)),
+        comment: r.comment.unwrap_or_default(),
+        attributes: r.attributes.into_map().into_iter().collect(),
+        update_time: Some(to_timestamp(r.update_time)),
+    }
+}
+
+pub fn interaction_to_pb(i: Interaction) -> pb::Interaction {
+    pb::Interaction {
+        interaction_id: i.interaction_id,
+        customer_id: i.customer_id,
+        channel: i.channel.unwrap_or_default(),
+        agent_id: i.agent_id.unwrap_or_default(),
+        team_id: i.team_id.unwrap_or_default(),
+        open_time: Some(to_timestamp(i.open_time)),
+        first_response_time: i.first_response_time.map(to_timestamp),
+        resolve_time: i.resolve_time.map(to_timestamp),
+        attributes: i.attributes.into_map().into_iter().collect(),
+        update_time: Some(to_timestamp(i.update_time)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

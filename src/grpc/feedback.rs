@@ -8,9 +8,10 @@ use super::{
     auth::Authenticator,
     convert::{self, required, under},
     import::Importer,
+    paging, query,
 };
 use crate::{
-    domain::{Limits, Scope},
+    domain::{Checker, Filter, Limits, Scope, TimeRange},
     error::{Error, Violation},
     proto::{self as pb, feedback_service_server::FeedbackService},
     storage::{RecordBatch, Store},
@@ -185,7 +186,7 @@ impl FeedbackService for FeedbackApi {
     ) -> Result<Response<pb::DeleteCustomerDataResponse>, Status> {
         let caller = self.auth.authorize(&request, Scope::Write).await?;
         let customer_id = request.into_inner().customer_id;
-        let mut checker = crate::domain::Checker::new(Utc::now());
+        let mut checker = Checker::new(Utc::now());
         checker.id("customer_id", &customer_id);
         checker
             .finish(|| Some(()))
@@ -201,4 +202,86 @@ impl FeedbackService for FeedbackApi {
             deleted_customers: customers as i64,
         }))
     }
+
+    #[tracing::instrument(skip_all, fields(tenant))]
+    async fn list_survey_responses(
+        &self,
+        request: Request<pb::ListSurveyResponsesRequest>,
+    ) -> Result<Response<pb::ListSurveyResponsesResponse>, Status> {
+        let caller = self.auth.authorize(&request, Scope::Read).await?;
+        let request = request.into_inner();
+        let (range, filter) = listing_query(request.time_range.as_ref(), request.filter)?;
+        let kind = convert::kind_filter(request.kind)?;
+        let page_size = paging::page_size(request.page_size)?;
+        let fingerprint =
+            paging::fingerprint(&caller.tenant, &("survey_responses", range, &filter, kind));
+        let after = paging::decode(&request.page_token, fingerprint)?;
+        let page = self
+            .store
+            .list_survey_responses(
+                &caller.tenant,
+                range,
+                &filter,
+                kind,
+                after.as_ref(),
+                page_size,
+            )
+            .await?;
+        Ok(Response::new(pb::ListSurveyResponsesResponse {
+            survey_responses: page
+                .items
+                .into_iter()
+                .map(convert::survey_response_to_pb)
+                .collect(),
+            next_page_token: page
+                .next
+                .map(|c| paging::encode(&c, fingerprint))
+                .unwrap_or_default(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant))]
+    async fn list_interactions(
+        &self,
+        request: Request<pb::ListInteractionsRequest>,
+    ) -> Result<Response<pb::ListInteractionsResponse>, Status> {
+        let caller = self.auth.authorize(&request, Scope::Read).await?;
+        let request = request.into_inner();
+        let (range, filter) = listing_query(request.time_range.as_ref(), request.filter)?;
+        if !filter.survey_ids.is_empty() {
+            return Err(
+                Error::invalid("filter.survey_ids", "does not apply to interactions").into(),
+            );
+        }
+        let page_size = paging::page_size(request.page_size)?;
+        let fingerprint = paging::fingerprint(&caller.tenant, &("interactions", range, &filter));
+        let after = paging::decode(&request.page_token, fingerprint)?;
+        let page = self
+            .store
+            .list_interactions(&caller.tenant, range, &filter, after.as_ref(), page_size)
+            .await?;
+        Ok(Response::new(pb::ListInteractionsResponse {
+            interactions: page
+                .items
+                .into_iter()
+                .map(convert::interaction_to_pb)
+                .collect(),
+            next_page_token: page
+                .next
+                .map(|c| paging::encode(&c, fingerprint))
+                .unwrap_or_default(),
+        }))
+    }
+}
+
+/// The time range and filter of a listing request.
+fn listing_query(
+    range: Option<&pb::TimeRange>,
+    filter: Option<pb::MetricFilter>,
+) -> Result<(TimeRange, Filter), Error> {
+    let mut c = Checker::new(Utc::now());
+    let range = query::time_range(&mut c, range);
+    let filter = query::filter(&mut c, filter);
+    c.finish(|| Some((range?, filter?)))
+        .map_err(Error::InvalidArgument)
 }

@@ -5,6 +5,10 @@ pub mod auth;
 pub mod convert;
 mod feedback;
 mod import;
+mod metrics;
+mod paging;
+pub mod query;
 
 pub use auth::{Authenticator, Caller};
 pub use feedback::FeedbackApi;
+pub use metrics::MetricsApi;

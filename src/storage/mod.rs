@@ -1,7 +1,10 @@
 //! PostgreSQL access. All SQL of the service lives below this module, one statement per
 //! function; callers get domain types and `crate::Error`, never SQL errors.
 
+mod filters;
 mod keys;
+mod listing;
+mod metrics;
 mod records;
 
 use std::{str::FromStr, time::Duration};
@@ -13,6 +16,7 @@ use sqlx::{
 };
 
 pub use keys::{KeyRow, StoredKey};
+pub use listing::{Cursor, Page};
 pub use records::{BatchOutcomes, RecordBatch};
 
 /// The embedded migrations of `migrations/`.

@@ -1,0 +1,119 @@
+//! Turns score counts per bucket and group into a report: the total, a dense series, one
+//! entry per group, and the previous period with the change. Shared by every survey metric.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use super::{
+    query::MetricQuery,
+    stats::{Change, ScoreCount},
+};
+
+/// Score counts of one bucket and group, as storage returns them.
+#[derive(Debug, Clone)]
+pub struct BucketCount {
+    /// Index into the buckets the query was run with (see `ReportPlan`).
+    pub bucket: usize,
+    /// The group key; "" when ungrouped or the record lacks the value.
+    pub group: String,
+    pub count: ScoreCount,
+}
+
+/// The buckets to aggregate over: with `compare_previous`, bucket 0 is the previous period
+/// and the series follows; otherwise the series starts at bucket 0.
+#[derive(Debug, Clone)]
+pub struct ReportPlan {
+    pub boundaries: Vec<DateTime<Utc>>,
+    previous: bool,
+}
+
+impl ReportPlan {
+    pub fn new(query: &MetricQuery) -> Self {
+        let mut boundaries = query.boundaries();
+        if query.compare_previous {
+            boundaries.insert(0, query.range.previous().start());
+        }
+        Self {
+            boundaries,
+            previous: query.compare_previous,
+        }
+    }
+
+    /// The first bucket that belongs to the requested range.
+    fn first_current(&self) -> usize {
+        usize::from(self.previous)
+    }
+}
+
+/// A computed report for stats type `S`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report<S> {
+    pub total: S,
+    /// One point per bucket, empty ones included; empty without a granularity.
+    pub series: Vec<(DateTime<Utc>, S)>,
+    /// One entry per group, ordered by key; empty without a group_by.
+    pub groups: Vec<(String, S)>,
+    pub previous: Option<S>,
+    pub change: Option<Change>,
+}
+
+/// Assembles the report from the counts with `stats` (counts -> stats) and `change`.
+pub fn build<S>(
+    query: &MetricQuery,
+    plan: &ReportPlan,
+    rows: &[BucketCount],
+    stats: impl Fn(&[ScoreCount]) -> S,
+    change: impl Fn(&S, &S) -> Change,
+) -> Report<S> {
+    let first = plan.first_current();
+    let current: Vec<&BucketCount> = rows.iter().filter(|r| r.bucket >= first).collect();
+    let total = stats(&current.iter().map(|r| r.count).collect::<Vec<_>>());
+
+    let series = if query.granularity.is_some() {
+        let buckets = plan.boundaries.len() - 1;
+        let mut per_bucket: Vec<Vec<ScoreCount>> = vec![Vec::new(); buckets];
+        for r in &current {
+            per_bucket[r.bucket].push(r.count);
+        }
+        (first..buckets)
+            .map(|b| (plan.boundaries[b], stats(&per_bucket[b])))
+            .collect()
+    } else {
+        Vec::new()
+    };
+
+    let groups = if query.group_by.is_some() {
+        let mut per_group: BTreeMap<&str, Vec<ScoreCount>> = BTreeMap::new();
+        for r in &current {
+            per_group.entry(r.group.as_str()).or_default().push(r.count);
+        }
+        per_group
+            .into_iter()
+            .map(|(key, counts)| (key.to_owned(), stats(&counts)))
+            .collect()
+    } else {
+        Vec::new()
+    };
+
+    let (previous, change) = if plan.previous {
+        let before: Vec<ScoreCount> = rows
+            .iter()
+            .filter(|r| r.bucket == 0)
+            .map(|r| r.count)
+            .collect();
+        let previous = stats(&before);
+        let change = change(&total, &previous);
+        (Some(previous), Some(change))
+    } else {
+        (None, None)
+    };
+
+    Report {
+        total,
+        series,
+        groups,
+        previous,
+        change,
+    }
+}

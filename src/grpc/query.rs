@@ -1,0 +1,217 @@
+//! Parses the metric request (and the time range and filter the listings share) into a
+//! validated `MetricQuery`, naming every bad field.
+
+use std::str::FromStr;
+
+use chrono::Utc;
+use chrono_tz::Tz;
+
+use super::convert::from_timestamp;
+use crate::{
+    domain::{Attributes, Checker, Filter, Granularity, GroupBy, Limits, MetricQuery, TimeRange},
+    error::{Error, Violation},
+    proto as pb,
+};
+
+/// Parses `time_range` (required, start < end, at most ten years).
+pub fn time_range(c: &mut Checker, range: Option<&pb::TimeRange>) -> Option<TimeRange> {
+    let Some(range) = range else {
+        c.violation("time_range", "is required");
+        return None;
+    };
+    let mut instant = |field: &str, ts: Option<&prost_types::Timestamp>| match ts {
+        None => {
+            c.violation(field, "is required");
+            None
+        }
+        Some(ts) => from_timestamp(ts).or_else(|| {
+            c.unrepresentable_time(field);
+            None
+        }),
+    };
+    let start = instant("time_range.start_time", range.start_time.as_ref());
+    let end = instant("time_range.end_time", range.end_time.as_ref());
+    let (start, end) = (start?, end?);
+    TimeRange::new(start, end)
+        .map_err(|e| c.violation("time_range", e))
+        .ok()
+}
+
+/// Parses a filter; every id must be a valid id and attribute keys valid keys.
+pub fn filter(c: &mut Checker, pb: Option<pb::MetricFilter>) -> Option<Filter> {
+    let pb = pb.unwrap_or_default();
+    let mut ids = |field: &str, values: Vec<String>| -> Option<Vec<String>> {
+        let parsed: Vec<Option<String>> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| c.id(&format!("filter.{field}[{i}]"), v))
+            .collect();
+        parsed.into_iter().collect()
+    };
+    let survey_ids = ids("survey_ids", pb.survey_ids);
+    let channels = ids("channels", pb.channels);
+    let agent_ids = ids("agent_ids", pb.agent_ids);
+    let team_ids = ids("team_ids", pb.team_ids);
+    let attributes = Attributes::parse(c, "filter.attributes", pb.attributes);
+    Some(Filter {
+        survey_ids: survey_ids?,
+        channels: channels?,
+        agent_ids: agent_ids?,
+        team_ids: team_ids?,
+        attributes: attributes?.into_map(),
+    })
+}
+
+fn time_zone(c: &mut Checker, name: &str) -> Option<Tz> {
+    if name.is_empty() {
+        return Some(Tz::UTC);
+    }
+    Tz::from_str(name)
+        .map_err(|_| {
+            c.violation(
+                "time_zone",
+                format!("{name:?} is not an IANA time zone name"),
+            )
+        })
+        .ok()
+}
+
+fn granularity(c: &mut Checker, raw: i32) -> Option<Option<Granularity>> {
+    match pb::Granularity::try_from(raw) {
+        Ok(pb::Granularity::Unspecified) => Some(None),
+        Ok(pb::Granularity::Day) => Some(Some(Granularity::Day)),
+        Ok(pb::Granularity::Week) => Some(Some(Granularity::Week)),
+        Ok(pb::Granularity::Month) => Some(Some(Granularity::Month)),
+        Ok(pb::Granularity::Quarter) => Some(Some(Granularity::Quarter)),
+        Ok(pb::Granularity::Year) => Some(Some(Granularity::Year)),
+        Err(_) => {
+            c.violation("granularity", format!("unknown granularity {raw}"));
+            None
+        }
+    }
+}
+
+fn group_by(c: &mut Checker, raw: i32, attribute: &str) -> Option<Option<GroupBy>> {
+    let dimension = pb::Dimension::try_from(raw);
+    if dimension != Ok(pb::Dimension::Attribute) && !attribute.is_empty() {
+        c.violation(
+            "group_by_attribute",
+            "is only allowed with DIMENSION_ATTRIBUTE",
+        );
+        return None;
+    }
+    match dimension {
+        Ok(pb::Dimension::Unspecified) => Some(None),
+        Ok(pb::Dimension::Survey) => Some(Some(GroupBy::Survey)),
+        Ok(pb::Dimension::Channel) => Some(Some(GroupBy::Channel)),
+        Ok(pb::Dimension::Agent) => Some(Some(GroupBy::Agent)),
+        Ok(pb::Dimension::Team) => Some(Some(GroupBy::Team)),
+        Ok(pb::Dimension::Attribute) => {
+            let chars = attribute.chars().count();
+            if chars == 0 || chars > Limits::ATTRIBUTE_KEY_MAX_CHARS || attribute.contains('\0') {
+                c.violation(
+                    "group_by_attribute",
+                    format!(
+                        "must be an attribute key of 1 to {} characters",
+                        Limits::ATTRIBUTE_KEY_MAX_CHARS
+                    ),
+                );
+                return None;
+            }
+            Some(Some(GroupBy::Attribute(attribute.to_owned())))
+        }
+        Err(_) => {
+            c.violation("group_by", format!("unknown dimension {raw}"));
+            None
+        }
+    }
+}
+
+/// Parses a whole metric request.
+pub fn metric_query(request: pb::MetricRequest) -> Result<MetricQuery, Error> {
+    metric_query_violations(request).map_err(Error::InvalidArgument)
+}
+
+fn metric_query_violations(request: pb::MetricRequest) -> Result<MetricQuery, Vec<Violation>> {
+    let mut c = Checker::new(Utc::now());
+    let range = time_range(&mut c, request.time_range.as_ref());
+    let time_zone = time_zone(&mut c, &request.time_zone);
+    let granularity = granularity(&mut c, request.granularity);
+    let filter = filter(&mut c, request.filter);
+    let group_by = group_by(&mut c, request.group_by, &request.group_by_attribute);
+    c.finish(|| {
+        Some(MetricQuery {
+            range: range?,
+            time_zone: time_zone?,
+            granularity: granularity?,
+            filter: filter?,
+            group_by: group_by?,
+            compare_previous: request.compare_previous,
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grpc::convert::to_timestamp;
+
+    fn request() -> pb::MetricRequest {
+        let start = Utc::now() - chrono::Duration::days(30);
+        pb::MetricRequest {
+            time_range: Some(pb::TimeRange {
+                start_time: Some(to_timestamp(start)),
+                end_time: Some(to_timestamp(start + chrono::Duration::days(7))),
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn fields(request: pb::MetricRequest) -> Vec<String> {
+        metric_query_violations(request)
+            .unwrap_err()
+            .into_iter()
+            .map(|v| v.field)
+            .collect()
+    }
+
+    #[test]
+    fn a_valid_request_defaults_to_utc_without_buckets_or_groups() {
+        let q = metric_query(request()).unwrap();
+        assert_eq!(q.time_zone, Tz::UTC);
+        assert_eq!((q.granularity, q.group_by), (None, None));
+    }
+
+    #[test]
+    fn each_bad_request_field_is_named() {
+        let mut r = request();
+        r.time_zone = "Mars/Olympus".into();
+        r.granularity = 99;
+        r.group_by = pb::Dimension::Attribute as i32;
+        r.filter = Some(pb::MetricFilter {
+            channels: vec![String::new()],
+            ..Default::default()
+        });
+        assert_eq!(
+            fields(r),
+            [
+                "time_zone",
+                "granularity",
+                "filter.channels[0]",
+                "group_by_attribute"
+            ]
+        );
+        let mut r = request();
+        r.time_range = None;
+        r.group_by_attribute = "plan".into();
+        assert_eq!(fields(r), ["time_range", "group_by_attribute"]);
+    }
+
+    #[test]
+    fn a_range_that_ends_before_it_starts_is_rejected() {
+        let mut r = request();
+        let range = r.time_range.as_mut().unwrap();
+        std::mem::swap(&mut range.start_time, &mut range.end_time);
+        assert_eq!(fields(r), ["time_range"]);
+    }
+}

@@ -1,0 +1,60 @@
+//! The `where` clauses a `Filter` adds to queries over survey responses (`r`, with the
+//! linked interaction as `i`) and interactions (`i`). Shared by metrics and listings.
+
+use sqlx::{Postgres, QueryBuilder};
+
+use crate::domain::{Filter, GroupBy};
+
+/// `left join` of the interaction a survey response links to, as `i`.
+pub const LINKED_INTERACTION: &str = " left join interactions i
+    on i.tenant_id = r.tenant_id and i.interaction_id = r.interaction_id";
+
+/// Appends ` and ...` for every non-empty field of `filter` on survey responses.
+pub fn push_response_filter(qb: &mut QueryBuilder<'_, Postgres>, filter: &Filter) {
+    push_any(qb, "r.survey_id", &filter.survey_ids);
+    push_any(qb, "r.channel", &filter.channels);
+    push_any(qb, "i.agent_id", &filter.agent_ids);
+    push_any(qb, "i.team_id", &filter.team_ids);
+    push_attributes(qb, "r", filter);
+}
+
+/// Appends ` and ...` for every non-empty field of `filter` on interactions (`survey_ids`
+/// does not apply and must be rejected before).
+pub fn push_interaction_filter(qb: &mut QueryBuilder<'_, Postgres>, filter: &Filter) {
+    push_any(qb, "i.channel", &filter.channels);
+    push_any(qb, "i.agent_id", &filter.agent_ids);
+    push_any(qb, "i.team_id", &filter.team_ids);
+    push_attributes(qb, "i", filter);
+}
+
+fn push_any(qb: &mut QueryBuilder<'_, Postgres>, column: &str, values: &[String]) {
+    if !values.is_empty() {
+        qb.push(format_args!(" and {column} = any("))
+            .push_bind(values.to_vec())
+            .push(")");
+    }
+}
+
+fn push_attributes(qb: &mut QueryBuilder<'_, Postgres>, alias: &str, filter: &Filter) {
+    if !filter.attributes.is_empty() {
+        let wanted = serde_json::to_value(&filter.attributes).unwrap_or_default();
+        qb.push(format_args!(" and {alias}.attributes @> "))
+            .push_bind(wanted)
+            .push("::jsonb");
+    }
+}
+
+/// The group key expression of `group_by` over survey responses; "" for a missing value.
+pub fn push_response_group(qb: &mut QueryBuilder<'_, Postgres>, group_by: Option<&GroupBy>) {
+    match group_by {
+        None => qb.push("''"),
+        Some(GroupBy::Survey) => qb.push("r.survey_id"),
+        Some(GroupBy::Channel) => qb.push("coalesce(r.channel, '')"),
+        Some(GroupBy::Agent) => qb.push("coalesce(i.agent_id, '')"),
+        Some(GroupBy::Team) => qb.push("coalesce(i.team_id, '')"),
+        Some(GroupBy::Attribute(key)) => qb
+            .push("coalesce(r.attributes ->> ")
+            .push_bind(key.clone())
+            .push(", '')"),
+    };
+}
