@@ -79,9 +79,8 @@ pub fn boundaries(
             if t >= end {
                 break;
             }
-            if t > start {
-                bounds.push(t);
-            }
+            // The next bucket of the start's bucket begins after `start`.
+            bounds.push(t);
             date = g.next(date);
         }
     }

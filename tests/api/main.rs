@@ -3,6 +3,9 @@
 mod auth;
 mod helpers;
 mod import;
+mod listing;
+mod metrics;
+mod metrics_reference;
 mod records;
 mod server;
 mod validation;
