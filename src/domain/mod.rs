@@ -3,9 +3,12 @@
 
 mod api_key;
 pub mod buckets;
+pub mod cohorts;
 pub mod query;
 mod records;
 pub mod report;
+pub mod response_times;
+pub mod retention;
 mod scope;
 pub mod stats;
 mod tenant;

@@ -10,15 +10,19 @@ use super::{
     stats::{Change, ScoreCount},
 };
 
-/// Score counts of one bucket and group, as storage returns them.
+/// One aggregated item (score counts, or one interaction's durations) of a bucket and group,
+/// as storage returns them.
 #[derive(Debug, Clone)]
-pub struct BucketCount {
+pub struct Bucketed<T> {
     /// Index into the buckets the query was run with (see `ReportPlan`).
     pub bucket: usize,
     /// The group key; "" when ungrouped or the record lacks the value.
     pub group: String,
-    pub count: ScoreCount,
+    pub item: T,
 }
+
+/// Score counts of one bucket and group.
+pub type BucketCount = Bucketed<ScoreCount>;
 
 /// The buckets to aggregate over: with `compare_previous`, bucket 0 is the previous period
 /// and the series follows; otherwise the series starts at bucket 0.
@@ -46,35 +50,35 @@ impl ReportPlan {
     }
 }
 
-/// A computed report for stats type `S`.
+/// A computed report for stats type `S` and change type `C`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Report<S> {
+pub struct Report<S, C = Change> {
     pub total: S,
     /// One point per bucket, empty ones included; empty without a granularity.
     pub series: Vec<(DateTime<Utc>, S)>,
     /// One entry per group, ordered by key; empty without a group_by.
     pub groups: Vec<(String, S)>,
     pub previous: Option<S>,
-    pub change: Option<Change>,
+    pub change: Option<C>,
 }
 
-/// Assembles the report from the counts with `stats` (counts -> stats) and `change`.
-pub fn build<S>(
+/// Assembles the report from the rows with `stats` (items -> stats) and `change`.
+pub fn build<T: Copy, S, C>(
     query: &MetricQuery,
     plan: &ReportPlan,
-    rows: &[BucketCount],
-    stats: impl Fn(&[ScoreCount]) -> S,
-    change: impl Fn(&S, &S) -> Change,
-) -> Report<S> {
+    rows: &[Bucketed<T>],
+    stats: impl Fn(&[T]) -> S,
+    change: impl Fn(&S, &S) -> C,
+) -> Report<S, C> {
     let first = plan.first_current();
-    let current: Vec<&BucketCount> = rows.iter().filter(|r| r.bucket >= first).collect();
-    let total = stats(&current.iter().map(|r| r.count).collect::<Vec<_>>());
+    let current: Vec<&Bucketed<T>> = rows.iter().filter(|r| r.bucket >= first).collect();
+    let total = stats(&current.iter().map(|r| r.item).collect::<Vec<_>>());
 
     let series = if query.granularity.is_some() {
         let buckets = plan.boundaries.len() - 1;
-        let mut per_bucket: Vec<Vec<ScoreCount>> = vec![Vec::new(); buckets];
+        let mut per_bucket: Vec<Vec<T>> = vec![Vec::new(); buckets];
         for r in &current {
-            per_bucket[r.bucket].push(r.count);
+            per_bucket[r.bucket].push(r.item);
         }
         (first..buckets)
             .map(|b| (plan.boundaries[b], stats(&per_bucket[b])))
@@ -84,9 +88,9 @@ pub fn build<S>(
     };
 
     let groups = if query.group_by.is_some() {
-        let mut per_group: BTreeMap<&str, Vec<ScoreCount>> = BTreeMap::new();
+        let mut per_group: BTreeMap<&str, Vec<T>> = BTreeMap::new();
         for r in &current {
-            per_group.entry(r.group.as_str()).or_default().push(r.count);
+            per_group.entry(r.group.as_str()).or_default().push(r.item);
         }
         per_group
             .into_iter()
@@ -97,10 +101,10 @@ pub fn build<S>(
     };
 
     let (previous, change) = if plan.previous {
-        let before: Vec<ScoreCount> = rows
+        let before: Vec<T> = rows
             .iter()
             .filter(|r| r.bucket == 0)
-            .map(|r| r.count)
+            .map(|r| r.item)
             .collect();
         let previous = stats(&before);
         let change = change(&total, &previous);

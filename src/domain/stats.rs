@@ -202,7 +202,7 @@ pub fn two_sided_p(z: f64) -> f64 {
 }
 
 /// Pooled two-proportion z-test of `now` = (hits, n) against `before`; delta in points.
-fn two_proportion_change(now: (i64, i64), before: (i64, i64)) -> Change {
+pub fn two_proportion_change(now: (i64, i64), before: (i64, i64)) -> Change {
     let ((x1, n1), (x2, n2)) = (now, before);
     if n1 == 0 || n2 == 0 {
         return Change::default();

@@ -1,14 +1,26 @@
-//! `cxmetrics.v1.MetricsService`: NPS, CSAT and CES reports. Each call parses the request,
-//! runs one aggregation query (the previous period rides along as an extra bucket) and
-//! turns the counts into a report.
+//! `cxmetrics.v1.MetricsService`: NPS, CSAT, CES, response-time, retention and cohort
+//! reports. Each call parses the request, runs one aggregation query (for the bucketed
+//! metrics the previous period rides along as an extra bucket) and turns the rows into a
+//! report.
 
+use std::collections::BTreeMap;
+
+use chrono::Utc;
 use tonic::{Request, Response, Status};
 
-use super::{auth::Authenticator, convert::to_timestamp, query::metric_query};
+use super::{
+    auth::Authenticator,
+    convert::to_timestamp,
+    query::{cohort_query, metric_query, response_time_query, retention_query},
+    reports::{self, ces, change, csat, nps, parts},
+};
 use crate::{
     domain::{
-        MetricQuery, Scope, SurveyKind, TenantId,
+        MetricQuery, Scope, SurveyKind, TenantId, buckets,
+        cohorts::CohortPlan,
         report::{self, Report, ReportPlan},
+        response_times::{Measured, ResponseTimeStats, wall_seconds},
+        retention::{RetentionCounts, RetentionStats, nps_category},
         stats::{CesStats, Change, CsatStats, NpsStats, ScoreCount},
     },
     error::Error,
@@ -57,73 +69,6 @@ impl MetricsApi {
     }
 }
 
-/// The parts every proto report shares, converted with `stats`.
-struct Parts<P> {
-    total: Option<P>,
-    series: Vec<(prost_types::Timestamp, P)>,
-    groups: Vec<(String, P)>,
-    previous: Option<P>,
-    change: Option<pb::MetricChange>,
-}
-
-fn parts<S, P>(report: Report<S>, stats: impl Fn(S) -> P) -> Parts<P> {
-    Parts {
-        total: Some(stats(report.total)),
-        series: report
-            .series
-            .into_iter()
-            .map(|(t, s)| (to_timestamp(t), stats(s)))
-            .collect(),
-        groups: report
-            .groups
-            .into_iter()
-            .map(|(k, s)| (k, stats(s)))
-            .collect(),
-        previous: report.previous.map(&stats),
-        change: report.change.map(|c| pb::MetricChange {
-            delta: c.delta,
-            p_value: c.p_value,
-            significant: c.significant,
-        }),
-    }
-}
-
-fn nps(s: NpsStats) -> pb::NpsStats {
-    pb::NpsStats {
-        responses: s.responses,
-        promoters: s.promoters,
-        passives: s.passives,
-        detractors: s.detractors,
-        nps: s.nps,
-        margin_of_error: s.margin_of_error,
-    }
-}
-
-fn csat(s: CsatStats) -> pb::CsatStats {
-    pb::CsatStats {
-        responses: s.responses,
-        satisfied: s.satisfied,
-        csat: s.csat,
-        mean_score: s.mean_score,
-        ci_low: s.ci_low,
-        ci_high: s.ci_high,
-        score_counts: s
-            .score_counts
-            .into_iter()
-            .map(|(score, n)| (i32::from(score), n))
-            .collect(),
-    }
-}
-
-fn ces(s: CesStats) -> pb::CesStats {
-    pb::CesStats {
-        responses: s.responses,
-        easy: s.easy,
-        easy_share: s.easy_share,
-        mean_score: s.mean_score,
-    }
-}
-
 #[tonic::async_trait]
 impl MetricsService for MetricsApi {
     #[tracing::instrument(skip_all, fields(tenant))]
@@ -139,7 +84,7 @@ impl MetricsService for MetricsApi {
                 NpsStats::change_from,
             )
             .await?;
-        let p = parts(report, nps);
+        let p = parts(report, nps, change);
         Ok(Response::new(pb::NpsReport {
             total: p.total,
             series: p
@@ -176,7 +121,7 @@ impl MetricsService for MetricsApi {
                 CsatStats::change_from,
             )
             .await?;
-        let p = parts(report, csat);
+        let p = parts(report, csat, change);
         Ok(Response::new(pb::CsatReport {
             total: p.total,
             series: p
@@ -213,7 +158,7 @@ impl MetricsService for MetricsApi {
                 CesStats::change_from,
             )
             .await?;
-        let p = parts(report, ces);
+        let p = parts(report, ces, change);
         Ok(Response::new(pb::CesReport {
             total: p.total,
             series: p
@@ -236,4 +181,145 @@ impl MetricsService for MetricsApi {
             change: p.change,
         }))
     }
+
+    #[tracing::instrument(skip_all, fields(tenant))]
+    async fn get_response_times(
+        &self,
+        request: Request<pb::ResponseTimeRequest>,
+    ) -> Result<Response<pb::ResponseTimeReport>, Status> {
+        let caller = self.auth.authorize(&request, Scope::Read).await?;
+        let parsed = response_time_query(request.into_inner())?;
+        if let Some(calendar_id) = &parsed.calendar_id {
+            return Err(
+                Error::NotFound(format!("calendar_id: no calendar {calendar_id:?}")).into(),
+            );
+        }
+        let plan = ReportPlan::new(&parsed.query);
+        let rows = self
+            .store
+            .interaction_times(&caller.tenant, &parsed.query, &plan.boundaries)
+            .await?;
+        let now = Utc::now();
+        let measured: Vec<_> = rows
+            .iter()
+            .map(|r| report::Bucketed {
+                bucket: r.bucket,
+                group: r.group.clone(),
+                item: Measured::new(&r.item, now, wall_seconds),
+            })
+            .collect();
+        let targets = parsed.targets;
+        let report = report::build(
+            &parsed.query,
+            &plan,
+            &measured,
+            |m| ResponseTimeStats::new(m, targets),
+            ResponseTimeStats::change_from,
+        );
+        let p = parts(
+            report,
+            reports::response_times,
+            reports::response_time_change,
+        );
+        Ok(Response::new(pb::ResponseTimeReport {
+            total: p.total,
+            series: p
+                .series
+                .into_iter()
+                .map(|(t, s)| pb::ResponseTimePoint {
+                    start_time: Some(t),
+                    stats: Some(s),
+                })
+                .collect(),
+            groups: p
+                .groups
+                .into_iter()
+                .map(|(key, s)| pb::ResponseTimeGroup {
+                    key,
+                    stats: Some(s),
+                })
+                .collect(),
+            previous: p.previous,
+            change: p.change,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant))]
+    async fn get_retention(
+        &self,
+        request: Request<pb::RetentionRequest>,
+    ) -> Result<Response<pb::RetentionReport>, Status> {
+        let caller = self.auth.authorize(&request, Scope::Read).await?;
+        let q = retention_query(request.into_inner())?;
+        let bounds =
+            buckets::boundaries(q.range.start(), q.range.end(), q.time_zone, q.granularity);
+        // Period 0 is the whole range; then one period per bucket of the series.
+        let mut starts = vec![q.range.start()];
+        let mut ends = vec![q.range.end()];
+        if q.granularity.is_some() {
+            starts.extend(bounds.windows(2).map(|w| w[0]));
+            ends.extend(bounds.windows(2).map(|w| w[1]));
+        }
+        let category_at = q.by_nps_category.then(|| q.range.start());
+        let rows = self
+            .store
+            .retention_counts(&caller.tenant, &starts, &ends, category_at)
+            .await?;
+        let mut periods = vec![RetentionCounts::default(); starts.len()];
+        let mut groups: BTreeMap<&str, RetentionCounts> = BTreeMap::new();
+        for (period, latest, counts) in &rows {
+            add(&mut periods[*period], counts);
+            if *period == 0 && q.by_nps_category {
+                add(groups.entry(nps_category(*latest)).or_default(), counts);
+            }
+        }
+        let stats = |c: RetentionCounts| reports::retention(RetentionStats::from(c));
+        Ok(Response::new(pb::RetentionReport {
+            total: Some(stats(periods[0])),
+            series: starts
+                .iter()
+                .zip(&periods)
+                .skip(1)
+                .map(|(t, c)| pb::RetentionPoint {
+                    start_time: Some(to_timestamp(*t)),
+                    stats: Some(stats(*c)),
+                })
+                .collect(),
+            groups: if q.by_nps_category {
+                ["promoter", "passive", "detractor", "unknown"]
+                    .into_iter()
+                    .map(|key| pb::RetentionGroup {
+                        key: key.into(),
+                        stats: Some(stats(groups.get(key).copied().unwrap_or_default())),
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant))]
+    async fn get_cohort_retention(
+        &self,
+        request: Request<pb::CohortRetentionRequest>,
+    ) -> Result<Response<pb::CohortRetentionReport>, Status> {
+        let caller = self.auth.authorize(&request, Scope::Read).await?;
+        let q = cohort_query(request.into_inner())?;
+        let plan = CohortPlan::new(q.range, q.time_zone, q.granularity, q.periods);
+        let rows = self
+            .store
+            .cohort_activity(&caller.tenant, plan.grid(), plan.cohorts_end())
+            .await?;
+        Ok(Response::new(pb::CohortRetentionReport {
+            cohorts: plan.build(&rows).into_iter().map(reports::cohort).collect(),
+        }))
+    }
+}
+
+fn add(sum: &mut RetentionCounts, counts: &RetentionCounts) {
+    sum.start += counts.start;
+    sum.end += counts.end;
+    sum.new += counts.new;
+    sum.retained += counts.retained;
 }

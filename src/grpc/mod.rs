@@ -8,6 +8,7 @@ mod import;
 mod metrics;
 mod paging;
 pub mod query;
+mod reports;
 
 pub use auth::{Authenticator, Caller};
 pub use feedback::FeedbackApi;

@@ -7,6 +7,7 @@ use chrono::Utc;
 use chrono_tz::Tz;
 
 use super::convert::from_timestamp;
+use crate::domain::{cohorts::MAX_PERIODS, response_times::SlaTargets};
 use crate::{
     domain::{Attributes, Checker, Filter, Granularity, GroupBy, Limits, MetricQuery, TimeRange},
     error::{Error, Violation},
@@ -151,6 +152,136 @@ fn metric_query_violations(request: pb::MetricRequest) -> Result<MetricQuery, Ve
     })
 }
 
+/// A parsed `ResponseTimeRequest`.
+#[derive(Debug)]
+pub struct ResponseTimeQuery {
+    pub query: MetricQuery,
+    pub targets: SlaTargets,
+    pub calendar_id: Option<String>,
+}
+
+/// Parses a response-time request; the metric request's fields are named under `query.`.
+pub fn response_time_query(request: pb::ResponseTimeRequest) -> Result<ResponseTimeQuery, Error> {
+    let mut violations = Vec::new();
+    let query = match metric_query_violations(request.query.unwrap_or_default()) {
+        Ok(query) => Some(query),
+        Err(bad) => {
+            violations.extend(bad.into_iter().map(|v| v.under("query")));
+            None
+        }
+    };
+    if let Some(q) = &query {
+        if q.group_by == Some(GroupBy::Survey) {
+            violations.push(Violation::new(
+                "query.group_by",
+                "DIMENSION_SURVEY does not apply to interactions",
+            ));
+        }
+        if !q.filter.survey_ids.is_empty() {
+            violations.push(Violation::new(
+                "query.filter.survey_ids",
+                "does not apply to interactions",
+            ));
+        }
+    }
+    let mut c = Checker::new(Utc::now());
+    let first_response = target(
+        &mut c,
+        "first_response_target",
+        request.first_response_target,
+    );
+    let resolution = target(&mut c, "resolution_target", request.resolution_target);
+    let calendar_id = c.optional_id("calendar_id", &request.calendar_id);
+    if let Err(bad) = c.finish(|| Some(())) {
+        violations.extend(bad);
+    }
+    match query {
+        Some(query) if violations.is_empty() => Ok(ResponseTimeQuery {
+            query,
+            targets: SlaTargets {
+                first_response,
+                resolution,
+            },
+            calendar_id,
+        }),
+        _ => Err(Error::InvalidArgument(violations)),
+    }
+}
+
+/// An optional positive duration, in seconds.
+fn target(c: &mut Checker, field: &str, raw: Option<prost_types::Duration>) -> Option<f64> {
+    let d = raw?;
+    let seconds = d.seconds as f64 + f64::from(d.nanos) / 1e9;
+    let valid = d.nanos.abs() < 1_000_000_000 && (d.seconds >= 0 && d.nanos >= 0) && seconds > 0.0;
+    if !valid {
+        c.violation(field, "must be a positive duration");
+        return None;
+    }
+    Some(seconds)
+}
+
+/// A parsed retention request: the range, zone, optional buckets and NPS grouping.
+#[derive(Debug)]
+pub struct RetentionQuery {
+    pub range: TimeRange,
+    pub time_zone: Tz,
+    pub granularity: Option<Granularity>,
+    pub by_nps_category: bool,
+}
+
+pub fn retention_query(request: pb::RetentionRequest) -> Result<RetentionQuery, Error> {
+    let mut c = Checker::new(Utc::now());
+    let range = time_range(&mut c, request.time_range.as_ref());
+    let time_zone = time_zone(&mut c, &request.time_zone);
+    let granularity = granularity(&mut c, request.granularity);
+    c.finish(|| {
+        Some(RetentionQuery {
+            range: range?,
+            time_zone: time_zone?,
+            granularity: granularity?,
+            by_nps_category: request.group_by_nps_category,
+        })
+    })
+    .map_err(Error::InvalidArgument)
+}
+
+/// A parsed cohort request.
+#[derive(Debug)]
+pub struct CohortQuery {
+    pub range: TimeRange,
+    pub time_zone: Tz,
+    pub granularity: Granularity,
+    pub periods: usize,
+}
+
+pub fn cohort_query(request: pb::CohortRetentionRequest) -> Result<CohortQuery, Error> {
+    let mut c = Checker::new(Utc::now());
+    let range = time_range(&mut c, request.time_range.as_ref());
+    let time_zone = time_zone(&mut c, &request.time_zone);
+    let granularity = match granularity(&mut c, request.granularity) {
+        Some(None) => {
+            c.violation("granularity", "is required for cohorts");
+            None
+        }
+        parsed => parsed.flatten(),
+    };
+    let periods = usize::try_from(request.periods)
+        .ok()
+        .filter(|p| (1..=MAX_PERIODS).contains(p));
+    if periods.is_none() {
+        c.violation("periods", format!("must be between 1 and {MAX_PERIODS}"));
+    }
+    c.finish(|| {
+        Some(CohortQuery {
+            range: range?,
+            time_zone: time_zone?,
+            granularity: granularity?,
+            periods: periods?,
+        })
+    })
+    .map_err(Error::InvalidArgument)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,5 +344,51 @@ mod tests {
         let range = r.time_range.as_mut().unwrap();
         std::mem::swap(&mut range.start_time, &mut range.end_time);
         assert_eq!(fields(r), ["time_range"]);
+    }
+
+    #[test]
+    fn response_time_requests_name_fields_under_query_and_reject_survey_dimensions() {
+        let r = pb::ResponseTimeRequest {
+            query: Some(pb::MetricRequest {
+                group_by: pb::Dimension::Survey as i32,
+                ..request()
+            }),
+            first_response_target: Some(prost_types::Duration {
+                seconds: -5,
+                nanos: 0,
+            }),
+            resolution_target: Some(prost_types::Duration {
+                seconds: 0,
+                nanos: 0,
+            }),
+            calendar_id: String::new(),
+        };
+        let Err(Error::InvalidArgument(violations)) = response_time_query(r) else {
+            panic!("expected invalid argument");
+        };
+        let fields: Vec<_> = violations.into_iter().map(|v| v.field).collect();
+        assert_eq!(
+            fields,
+            [
+                "query.group_by",
+                "first_response_target",
+                "resolution_target"
+            ]
+        );
+    }
+
+    #[test]
+    fn cohorts_need_a_granularity_and_one_to_sixty_periods() {
+        let r = pb::CohortRetentionRequest {
+            time_range: request().time_range,
+            time_zone: String::new(),
+            granularity: 0,
+            periods: 61,
+        };
+        let Err(Error::InvalidArgument(violations)) = cohort_query(r) else {
+            panic!("expected invalid argument");
+        };
+        let fields: Vec<_> = violations.into_iter().map(|v| v.field).collect();
+        assert_eq!(fields, ["granularity", "periods"]);
     }
 }

@@ -58,3 +58,18 @@ pub fn push_response_group(qb: &mut QueryBuilder<'_, Postgres>, group_by: Option
             .push(", '')"),
     };
 }
+
+/// The group key expression of `group_by` over interactions; "" for a missing value.
+/// `GroupBy::Survey` does not apply to interactions and must be rejected before.
+pub fn push_interaction_group(qb: &mut QueryBuilder<'_, Postgres>, group_by: Option<&GroupBy>) {
+    match group_by {
+        None | Some(GroupBy::Survey) => qb.push("''"),
+        Some(GroupBy::Channel) => qb.push("coalesce(i.channel, '')"),
+        Some(GroupBy::Agent) => qb.push("coalesce(i.agent_id, '')"),
+        Some(GroupBy::Team) => qb.push("coalesce(i.team_id, '')"),
+        Some(GroupBy::Attribute(key)) => qb
+            .push("coalesce(i.attributes ->> ")
+            .push_bind(key.clone())
+            .push(", '')"),
+    };
+}

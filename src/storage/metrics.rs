@@ -58,7 +58,7 @@ impl Store {
                 Ok(BucketCount {
                     bucket: usize::try_from(bucket).unwrap_or(0),
                     group: row.try_get("grp")?,
-                    count: ScoreCount {
+                    item: ScoreCount {
                         score: row.try_get("score")?,
                         scale: ScoreScale {
                             min: row.try_get("scale_min")?,

@@ -2,6 +2,7 @@
 //! function; callers get domain types and `crate::Error`, never SQL errors.
 
 mod filters;
+mod interaction_metrics;
 mod keys;
 mod listing;
 mod metrics;

@@ -1,0 +1,152 @@
+//! Domain reports to proto reports: the stats messages of every metric and the parts all
+//! reports share (total, series, groups, previous, change).
+
+use super::convert::to_timestamp;
+use crate::{
+    domain::{
+        cohorts::Cohort,
+        report::Report,
+        response_times::{DurationStats, ResponseTimeChange, ResponseTimeStats, SlaStats},
+        retention::RetentionStats,
+        stats::{CesStats, Change, CsatStats, NpsStats},
+    },
+    proto as pb,
+};
+
+/// The parts every proto report shares, converted with `stats`.
+pub struct Parts<P, C = pb::MetricChange> {
+    pub total: Option<P>,
+    pub series: Vec<(prost_types::Timestamp, P)>,
+    pub groups: Vec<(String, P)>,
+    pub previous: Option<P>,
+    pub change: Option<C>,
+}
+
+pub fn parts<S, P, DC, C>(
+    report: Report<S, DC>,
+    stats: impl Fn(S) -> P,
+    change: impl Fn(DC) -> C,
+) -> Parts<P, C> {
+    Parts {
+        total: Some(stats(report.total)),
+        series: report
+            .series
+            .into_iter()
+            .map(|(t, s)| (to_timestamp(t), stats(s)))
+            .collect(),
+        groups: report
+            .groups
+            .into_iter()
+            .map(|(k, s)| (k, stats(s)))
+            .collect(),
+        previous: report.previous.map(&stats),
+        change: report.change.map(change),
+    }
+}
+
+pub fn nps(s: NpsStats) -> pb::NpsStats {
+    pb::NpsStats {
+        responses: s.responses,
+        promoters: s.promoters,
+        passives: s.passives,
+        detractors: s.detractors,
+        nps: s.nps,
+        margin_of_error: s.margin_of_error,
+    }
+}
+
+pub fn csat(s: CsatStats) -> pb::CsatStats {
+    pb::CsatStats {
+        responses: s.responses,
+        satisfied: s.satisfied,
+        csat: s.csat,
+        mean_score: s.mean_score,
+        ci_low: s.ci_low,
+        ci_high: s.ci_high,
+        score_counts: s
+            .score_counts
+            .into_iter()
+            .map(|(score, n)| (i32::from(score), n))
+            .collect(),
+    }
+}
+
+pub fn ces(s: CesStats) -> pb::CesStats {
+    pb::CesStats {
+        responses: s.responses,
+        easy: s.easy,
+        easy_share: s.easy_share,
+        mean_score: s.mean_score,
+    }
+}
+
+pub fn change(c: Change) -> pb::MetricChange {
+    pb::MetricChange {
+        delta: c.delta,
+        p_value: c.p_value,
+        significant: c.significant,
+    }
+}
+
+fn durations(s: DurationStats) -> pb::DurationStats {
+    pb::DurationStats {
+        count: s.count,
+        mean_seconds: s.mean,
+        min_seconds: s.min,
+        max_seconds: s.max,
+        p50_seconds: s.p50,
+        p90_seconds: s.p90,
+        p95_seconds: s.p95,
+        p99_seconds: s.p99,
+    }
+}
+
+fn sla(s: SlaStats) -> pb::SlaStats {
+    pb::SlaStats {
+        met: s.met,
+        breached: s.breached,
+        attainment: s.attainment,
+    }
+}
+
+pub fn response_times(s: ResponseTimeStats) -> pb::ResponseTimeStats {
+    pb::ResponseTimeStats {
+        interactions: s.interactions,
+        unanswered: s.unanswered,
+        unresolved: s.unresolved,
+        first_response: Some(durations(s.first_response)),
+        resolution: Some(durations(s.resolution)),
+        first_response_sla: s.first_response_sla.map(sla),
+        resolution_sla: s.resolution_sla.map(sla),
+    }
+}
+
+pub fn response_time_change(c: ResponseTimeChange) -> pb::ResponseTimeChange {
+    pb::ResponseTimeChange {
+        first_response_mean_delta_seconds: c.first_response_mean_delta,
+        resolution_mean_delta_seconds: c.resolution_mean_delta,
+        first_response_attainment: c.first_response_attainment.map(change),
+        resolution_attainment: c.resolution_attainment.map(change),
+    }
+}
+
+pub fn retention(s: RetentionStats) -> pb::RetentionStats {
+    pb::RetentionStats {
+        start_customers: s.start_customers,
+        end_customers: s.end_customers,
+        new_customers: s.new_customers,
+        retained: s.retained,
+        churned: s.churned,
+        retention_rate: s.retention_rate,
+        churn_rate: s.churn_rate,
+    }
+}
+
+pub fn cohort(c: Cohort) -> pb::Cohort {
+    pb::Cohort {
+        start_time: Some(to_timestamp(c.start)),
+        size: c.size,
+        active: c.active,
+        rates: c.rates,
+    }
+}

@@ -1,0 +1,167 @@
+//! Queries behind the response-time, retention and cohort reports.
+
+use chrono::{DateTime, Utc};
+use sqlx::{QueryBuilder, Row};
+
+use super::{Store, filters};
+use crate::{
+    domain::{
+        MetricQuery, TenantId, report::Bucketed, response_times::InteractionTimes,
+        retention::RetentionCounts,
+    },
+    error::Error,
+};
+
+impl Store {
+    /// The times of every interaction opened in `[b0, bn)` that passes the filter, with its
+    /// bucket index (`width_bucket` over `boundaries`) and group key.
+    #[tracing::instrument(skip_all, fields(buckets = boundaries.len() - 1))]
+    pub async fn interaction_times(
+        &self,
+        tenant: &TenantId,
+        query: &MetricQuery,
+        boundaries: &[DateTime<Utc>],
+    ) -> Result<Vec<Bucketed<InteractionTimes>>, Error> {
+        let (Some(first), Some(last)) = (boundaries.first(), boundaries.last()) else {
+            return Ok(Vec::new());
+        };
+        let mut qb = QueryBuilder::new("select width_bucket(i.open_time, ");
+        qb.push_bind(boundaries.to_vec())
+            .push("::timestamptz[]) - 1 as bucket, ");
+        filters::push_interaction_group(&mut qb, query.group_by.as_ref());
+        qb.push(
+            " as grp, i.open_time, i.first_response_time, i.resolve_time
+             from interactions i where i.tenant_id = ",
+        )
+        .push_bind(tenant.as_str().to_owned())
+        .push(" and i.open_time >= ")
+        .push_bind(*first)
+        .push(" and i.open_time < ")
+        .push_bind(*last);
+        filters::push_interaction_filter(&mut qb, &query.filter);
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|row| {
+                let bucket: i32 = row.try_get("bucket")?;
+                Ok(Bucketed {
+                    bucket: usize::try_from(bucket).unwrap_or(0),
+                    group: row.try_get("grp")?,
+                    item: InteractionTimes {
+                        open: row.try_get("open_time")?,
+                        first_response: row.try_get("first_response_time")?,
+                        resolve: row.try_get("resolve_time")?,
+                    },
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(Error::from)
+    }
+
+    /// Retention counts for each period `[starts[i], ends[i])`, and per NPS category of each
+    /// customer's latest NPS answer before `category_at` when it is given (else one group "").
+    #[tracing::instrument(skip_all, fields(periods = starts.len()))]
+    pub async fn retention_counts(
+        &self,
+        tenant: &TenantId,
+        starts: &[DateTime<Utc>],
+        ends: &[DateTime<Utc>],
+        category_at: Option<DateTime<Utc>>,
+    ) -> Result<Vec<(usize, Option<i16>, RetentionCounts)>, Error> {
+        let latest_nps = if category_at.is_some() {
+            "(select r.score from survey_responses r
+              where r.tenant_id = c.tenant_id and r.customer_id = c.customer_id and r.kind = 1
+                and r.respond_time < $4
+              order by r.respond_time desc, r.response_id desc limit 1)"
+        } else {
+            "null::smallint"
+        };
+        // The latest answer is looked up once per customer, then every period is counted.
+        let sql = format!(
+            "with c as (
+                 select c.acquire_time, c.churn_time, {latest_nps} as latest
+                 from customers c where c.tenant_id = $1
+             )
+             select p.idx, c.latest,
+                count(*) filter (where c.acquire_time < p.s
+                    and (c.churn_time is null or c.churn_time >= p.s)) as start_customers,
+                count(*) filter (where c.acquire_time < p.e
+                    and (c.churn_time is null or c.churn_time >= p.e)) as end_customers,
+                count(*) filter (where c.acquire_time >= p.s and c.acquire_time < p.e)
+                    as new_customers,
+                count(*) filter (where c.acquire_time < p.s
+                    and (c.churn_time is null or c.churn_time >= p.e)) as retained
+             from c
+             cross join unnest($2::timestamptz[], $3::timestamptz[]) with ordinality as p(s, e, idx)
+             group by 1, 2"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(tenant.as_str())
+            .bind(starts)
+            .bind(ends)
+            .bind(category_at)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let idx: i64 = row.try_get("idx")?;
+                Ok((
+                    usize::try_from(idx - 1).unwrap_or(0),
+                    row.try_get("latest")?,
+                    RetentionCounts {
+                        start: row.try_get("start_customers")?,
+                        end: row.try_get("end_customers")?,
+                        new: row.try_get("new_customers")?,
+                        retained: row.try_get("retained")?,
+                    },
+                ))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(Error::from)
+    }
+
+    /// For customers whose first activity ever (a survey response or an interaction) falls
+    /// in `[b0, bn)`: rows (cohort bucket, activity bucket, distinct active customers) over
+    /// `boundaries`, activity buckets counted from the cohort's on.
+    #[tracing::instrument(skip_all, fields(buckets = boundaries.len() - 1))]
+    pub async fn cohort_activity(
+        &self,
+        tenant: &TenantId,
+        boundaries: &[DateTime<Utc>],
+        cohorts_end: DateTime<Utc>,
+    ) -> Result<Vec<(usize, usize, i64)>, Error> {
+        let rows = sqlx::query(
+            "with activity as (
+                 select customer_id, respond_time as t from survey_responses where tenant_id = $1
+                 union all
+                 select customer_id, open_time from interactions where tenant_id = $1
+             ), firsts as (
+                 select customer_id, min(t) as first from activity group by customer_id
+             ), members as (
+                 select customer_id, first, width_bucket(first, $2::timestamptz[]) as cohort
+                 from firsts where first >= ($2::timestamptz[])[1] and first < $3
+             )
+             select m.cohort, width_bucket(a.t, $2::timestamptz[]) as bucket,
+                    count(distinct m.customer_id) as active
+             from members m join activity a on a.customer_id = m.customer_id
+             where a.t < ($2::timestamptz[])[array_length($2::timestamptz[], 1)]
+             group by 1, 2",
+        )
+        .bind(tenant.as_str())
+        .bind(boundaries)
+        .bind(cohorts_end)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let cohort: i32 = row.try_get("cohort")?;
+                let bucket: i32 = row.try_get("bucket")?;
+                Ok((
+                    usize::try_from(cohort - 1).unwrap_or(0),
+                    usize::try_from(bucket - 1).unwrap_or(0),
+                    row.try_get("active")?,
+                ))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(Error::from)
+    }
+}
