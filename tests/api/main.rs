@@ -3,6 +3,8 @@
 mod auth;
 mod helpers;
 mod import;
+mod interaction_metrics;
+mod interaction_reference;
 mod listing;
 mod metrics;
 mod metrics_reference;
