@@ -27,6 +27,8 @@ use tonic::{Request, transport::Channel};
 struct Sizes {
     import: usize,
     responses: i64,
+    interactions: i64,
+    customers: i64,
     runs: usize,
 }
 
@@ -69,12 +71,16 @@ async fn main() -> anyhow::Result<()> {
         Sizes {
             import: 100_000,
             responses: 1_000_000,
+            interactions: 1_000_000,
+            customers: 100_000,
             runs: 7,
         }
     } else {
         Sizes {
             import: 2_000,
             responses: 10_000,
+            interactions: 10_000,
+            customers: 1_000,
             runs: 3,
         }
     };
@@ -218,6 +224,107 @@ async fn main() -> anyhow::Result<()> {
         sizes.runs,
         count.as_secs_f64() * 1e3,
         nps.as_secs_f64() / count.as_secs_f64()
+    );
+
+    // GetResponseTimes over a year of interactions, and GetRetention over customers.
+    sqlx::query(
+        "insert into interactions (tenant_id, interaction_id, customer_id, channel, agent_id,
+             team_id, open_time, first_response_time, resolve_time, update_time)
+         select 'bench', 'gen-' || g, 'c' || (g % 50000), (array['email', 'chat'])[1 + g % 2],
+                'agent-' || (g % 40), 'team-' || (g % 5), t,
+                case when g % 10 <> 0 then t + (g % 7200) * interval '1 second' end,
+                case when g % 4 <> 0 then t + (g % 259200) * interval '1 second' end, 'epoch'
+         from generate_series(0, $2::bigint - 1) g,
+              lateral (select $1::timestamptz + (g * 31536 / $2::bigint) * interval '1000 seconds') as o(t)",
+    )
+    .bind(year_start())
+    .bind(sizes.interactions)
+    .execute(store.pool())
+    .await?;
+    sqlx::query(
+        "insert into customers (tenant_id, customer_id, acquire_time, churn_time, update_time)
+         select 'bench', 'c' || g, a, case when g % 3 = 0 then a + (g % 400) * interval '1 day' end,
+                'epoch'
+         from generate_series(0, $2::bigint - 1) g,
+              lateral (select $1::timestamptz - interval '1 year' + (g % 700) * interval '1 day') as c(a)",
+    )
+    .bind(year_start())
+    .bind(sizes.customers)
+    .execute(store.pool())
+    .await?;
+    sqlx::query("vacuum analyze").execute(store.pool()).await?;
+    let rt_request = pb::ResponseTimeRequest {
+        query: Some(request.clone()),
+        first_response_target: Some(prost_types::Duration {
+            seconds: 3600,
+            nanos: 0,
+        }),
+        resolution_target: Some(prost_types::Duration {
+            seconds: 86_400,
+            nanos: 0,
+        }),
+        calendar_id: String::new(),
+    };
+    let mut rt_samples = Vec::new();
+    for _ in 0..sizes.runs {
+        let started = Instant::now();
+        metrics
+            .get_response_times(with_bearer(&key, rt_request.clone()))
+            .await?;
+        rt_samples.push(started.elapsed());
+    }
+    let mut rt_count = Vec::new();
+    for _ in 0..sizes.runs {
+        let started = Instant::now();
+        let _: i64 = sqlx::query_scalar(
+            "select count(*) from interactions
+             where tenant_id = 'bench' and open_time >= $1 and open_time < $2",
+        )
+        .bind(year_start())
+        .bind(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap())
+        .fetch_one(store.pool())
+        .await?;
+        rt_count.push(started.elapsed());
+    }
+    let (rt, rt_base) = (median(rt_samples), median(rt_count));
+    println!(
+        "GetResponseTimes one year, monthly, SLA targets: {} interactions: median {:.1} ms; \
+         bare count(*) {:.1} ms; ratio {:.2}",
+        sizes.interactions,
+        rt.as_secs_f64() * 1e3,
+        rt_base.as_secs_f64() * 1e3,
+        rt.as_secs_f64() / rt_base.as_secs_f64()
+    );
+    let retention_request = pb::RetentionRequest {
+        time_range: request.time_range.clone(),
+        time_zone: "Europe/Berlin".into(),
+        granularity: pb::Granularity::Month as i32,
+        group_by_nps_category: false,
+    };
+    let mut retention_samples = Vec::new();
+    for _ in 0..sizes.runs {
+        let started = Instant::now();
+        metrics
+            .get_retention(with_bearer(&key, retention_request.clone()))
+            .await?;
+        retention_samples.push(started.elapsed());
+    }
+    let mut customer_count = Vec::new();
+    for _ in 0..sizes.runs {
+        let started = Instant::now();
+        let _: i64 = sqlx::query_scalar("select count(*) from customers where tenant_id = 'bench'")
+            .fetch_one(store.pool())
+            .await?;
+        customer_count.push(started.elapsed());
+    }
+    let (retention, retention_base) = (median(retention_samples), median(customer_count));
+    println!(
+        "GetRetention one year, monthly: {} customers: median {:.1} ms; bare count(*) {:.1} ms; \
+         ratio {:.2}",
+        sizes.customers,
+        retention.as_secs_f64() * 1e3,
+        retention_base.as_secs_f64() * 1e3,
+        retention.as_secs_f64() / retention_base.as_secs_f64()
     );
 
     let _ = stop.send(());
