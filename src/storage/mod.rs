@@ -46,7 +46,10 @@ impl Store {
             .context("DATABASE_URL is not a valid PostgreSQL URL")?
             .application_name("cxmetrics")
             // Metric queries are short and parameterised: JIT compilation only adds latency.
-            .options([("jit", "off")]);
+            // The planner cannot estimate the groups of a bucketed aggregate and falls back
+            // to sorting on disk with the default work_mem; hashing the few real groups in
+            // memory is about twice as fast.
+            .options([("jit", "off"), ("work_mem", "64MB")]);
         let pool = PgPoolOptions::new()
             .max_connections(settings.max_connections)
             .acquire_timeout(settings.acquire_timeout)
