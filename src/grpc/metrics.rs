@@ -12,7 +12,7 @@ use super::{
     auth::Authenticator,
     convert::to_timestamp,
     query::{cohort_query, metric_query, response_time_query, retention_query},
-    reports::{self, ces, change, csat, nps, parts},
+    reports::{self, ces, change, csat, nps, parts, report_message},
 };
 use crate::{
     domain::{
@@ -84,28 +84,12 @@ impl MetricsService for MetricsApi {
                 NpsStats::change_from,
             )
             .await?;
-        let p = parts(report, nps, change);
-        Ok(Response::new(pb::NpsReport {
-            total: p.total,
-            series: p
-                .series
-                .into_iter()
-                .map(|(t, s)| pb::NpsPoint {
-                    start_time: Some(t),
-                    stats: Some(s),
-                })
-                .collect(),
-            groups: p
-                .groups
-                .into_iter()
-                .map(|(key, s)| pb::NpsGroup {
-                    key,
-                    stats: Some(s),
-                })
-                .collect(),
-            previous: p.previous,
-            change: p.change,
-        }))
+        Ok(Response::new(report_message!(
+            parts(report, nps, change),
+            NpsReport,
+            NpsPoint,
+            NpsGroup
+        )))
     }
 
     #[tracing::instrument(skip_all, fields(tenant))]
@@ -121,28 +105,12 @@ impl MetricsService for MetricsApi {
                 CsatStats::change_from,
             )
             .await?;
-        let p = parts(report, csat, change);
-        Ok(Response::new(pb::CsatReport {
-            total: p.total,
-            series: p
-                .series
-                .into_iter()
-                .map(|(t, s)| pb::CsatPoint {
-                    start_time: Some(t),
-                    stats: Some(s),
-                })
-                .collect(),
-            groups: p
-                .groups
-                .into_iter()
-                .map(|(key, s)| pb::CsatGroup {
-                    key,
-                    stats: Some(s),
-                })
-                .collect(),
-            previous: p.previous,
-            change: p.change,
-        }))
+        Ok(Response::new(report_message!(
+            parts(report, csat, change),
+            CsatReport,
+            CsatPoint,
+            CsatGroup
+        )))
     }
 
     #[tracing::instrument(skip_all, fields(tenant))]
@@ -158,28 +126,12 @@ impl MetricsService for MetricsApi {
                 CesStats::change_from,
             )
             .await?;
-        let p = parts(report, ces, change);
-        Ok(Response::new(pb::CesReport {
-            total: p.total,
-            series: p
-                .series
-                .into_iter()
-                .map(|(t, s)| pb::CesPoint {
-                    start_time: Some(t),
-                    stats: Some(s),
-                })
-                .collect(),
-            groups: p
-                .groups
-                .into_iter()
-                .map(|(key, s)| pb::CesGroup {
-                    key,
-                    stats: Some(s),
-                })
-                .collect(),
-            previous: p.previous,
-            change: p.change,
-        }))
+        Ok(Response::new(report_message!(
+            parts(report, ces, change),
+            CesReport,
+            CesPoint,
+            CesGroup
+        )))
     }
 
     #[tracing::instrument(skip_all, fields(tenant))]
@@ -216,32 +168,16 @@ impl MetricsService for MetricsApi {
             |m| ResponseTimeStats::new(m, targets),
             ResponseTimeStats::change_from,
         );
-        let p = parts(
-            report,
-            reports::response_times,
-            reports::response_time_change,
-        );
-        Ok(Response::new(pb::ResponseTimeReport {
-            total: p.total,
-            series: p
-                .series
-                .into_iter()
-                .map(|(t, s)| pb::ResponseTimePoint {
-                    start_time: Some(t),
-                    stats: Some(s),
-                })
-                .collect(),
-            groups: p
-                .groups
-                .into_iter()
-                .map(|(key, s)| pb::ResponseTimeGroup {
-                    key,
-                    stats: Some(s),
-                })
-                .collect(),
-            previous: p.previous,
-            change: p.change,
-        }))
+        Ok(Response::new(report_message!(
+            parts(
+                report,
+                reports::response_times,
+                reports::response_time_change,
+            ),
+            ResponseTimeReport,
+            ResponseTimePoint,
+            ResponseTimeGroup
+        )))
     }
 
     #[tracing::instrument(skip_all, fields(tenant))]

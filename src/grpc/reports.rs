@@ -14,6 +14,36 @@ use crate::{
 };
 
 /// The parts every proto report shares, converted with `stats`.
+/// Builds a proto report message (`NpsReport`, `CsatReport`, ...) from its `Parts`, with the
+/// message's point and group types.
+macro_rules! report_message {
+    ($parts:expr, $report:ident, $point:ident, $group:ident) => {{
+        let p = $parts;
+        pb::$report {
+            total: p.total,
+            series: p
+                .series
+                .into_iter()
+                .map(|(t, s)| pb::$point {
+                    start_time: Some(t),
+                    stats: Some(s),
+                })
+                .collect(),
+            groups: p
+                .groups
+                .into_iter()
+                .map(|(key, s)| pb::$group {
+                    key,
+                    stats: Some(s),
+                })
+                .collect(),
+            previous: p.previous,
+            change: p.change,
+        }
+    }};
+}
+pub(crate) use report_message;
+
 pub struct Parts<P, C = pb::MetricChange> {
     pub total: Option<P>,
     pub series: Vec<(prost_types::Timestamp, P)>,
