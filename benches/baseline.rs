@@ -296,7 +296,7 @@ async fn main() -> anyhow::Result<()> {
         rt.as_secs_f64() / rt_base.as_secs_f64()
     );
     let retention_request = pb::RetentionRequest {
-        time_range: request.time_range.clone(),
+        time_range: request.time_range,
         time_zone: "Europe/Berlin".into(),
         granularity: pb::Granularity::Month as i32,
         group_by_nps_category: false,
