@@ -9,6 +9,7 @@ const PROTOS: &[&str] = &[
     "proto/cxmetrics/v1/records.proto",
     "proto/cxmetrics/v1/feedback_service.proto",
     "proto/cxmetrics/v1/metrics.proto",
+    "proto/cxmetrics/v1/calendar_service.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

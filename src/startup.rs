@@ -11,9 +11,10 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
     config::Settings,
-    grpc::{Authenticator, FeedbackApi, MetricsApi},
+    grpc::{Authenticator, CalendarApi, FeedbackApi, MetricsApi},
     proto::{
-        self, feedback_service_server::FeedbackServiceServer,
+        self, calendar_service_server::CalendarServiceServer,
+        feedback_service_server::FeedbackServiceServer,
         metrics_service_server::MetricsServiceServer,
     },
     storage::Store,
@@ -83,7 +84,11 @@ impl Application {
                 .accept_compressed(CompressionEncoding::Gzip)
                 .send_compressed(CompressionEncoding::Gzip)
                 .max_decoding_message_size(self.settings.max_message_bytes);
-        let metrics = MetricsServiceServer::new(MetricsApi::new(self.store.clone(), auth))
+        let metrics = MetricsServiceServer::new(MetricsApi::new(self.store.clone(), auth.clone()))
+            .accept_compressed(CompressionEncoding::Gzip)
+            .send_compressed(CompressionEncoding::Gzip)
+            .max_decoding_message_size(self.settings.max_message_bytes);
+        let calendars = CalendarServiceServer::new(CalendarApi::new(self.store.clone(), auth))
             .accept_compressed(CompressionEncoding::Gzip)
             .send_compressed(CompressionEncoding::Gzip)
             .max_decoding_message_size(self.settings.max_message_bytes);
@@ -105,6 +110,7 @@ impl Application {
             .add_service(reflection_v1alpha)
             .add_service(feedback)
             .add_service(metrics)
+            .add_service(calendars)
             .serve_with_incoming_shutdown(incoming, signal);
         tokio::pin!(server);
         let grace = self.settings.shutdown_grace;
@@ -134,6 +140,7 @@ async fn drain_deadline(draining: oneshot::Receiver<()>, grace: Duration) {
 const HEALTH_SERVICES: &[&str] = &[
     "cxmetrics.v1.FeedbackService",
     "cxmetrics.v1.MetricsService",
+    "cxmetrics.v1.CalendarService",
     "",
 ];
 

@@ -3,6 +3,7 @@
 
 mod api_key;
 pub mod buckets;
+pub mod calendar;
 pub mod cohorts;
 pub mod query;
 mod records;

@@ -5,11 +5,12 @@
 
 use std::collections::BTreeMap;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tonic::{Request, Response, Status};
 
 use super::{
     auth::Authenticator,
+    calendars::find_calendar,
     convert::to_timestamp,
     query::{cohort_query, metric_query, response_time_query, retention_query},
     reports::{self, ces, change, csat, nps, parts, report_message},
@@ -17,9 +18,10 @@ use super::{
 use crate::{
     domain::{
         MetricQuery, Scope, SurveyKind, TenantId, buckets,
+        calendar::{BusinessClock, Calendar},
         cohorts::CohortPlan,
         report::{self, Report, ReportPlan},
-        response_times::{Measured, ResponseTimeStats, wall_seconds},
+        response_times::{InteractionTimes, Measured, ResponseTimeStats, wall_seconds},
         retention::{RetentionCounts, RetentionStats, nps_category},
         stats::{CesStats, Change, CsatStats, NpsStats, ScoreCount},
     },
@@ -67,6 +69,22 @@ impl MetricsApi {
             .await?;
         Ok(report::build(query, &plan, &rows, stats, change))
     }
+}
+
+/// The calendar's open time over everything the rows are measured across: from the first
+/// opening to the latest response, or now for the ones still waiting.
+fn business_clock(
+    calendar: &Calendar,
+    rows: &[report::Bucketed<InteractionTimes>],
+    now: DateTime<Utc>,
+) -> BusinessClock {
+    let times = rows.iter().map(|r| &r.item);
+    let from = times.clone().map(|t| t.open).min().unwrap_or(now);
+    let to = times
+        .flat_map(|t| [t.first_response, t.resolve])
+        .flatten()
+        .fold(now, DateTime::max);
+    calendar.clock(from, to)
 }
 
 #[tonic::async_trait]
@@ -141,23 +159,26 @@ impl MetricsService for MetricsApi {
     ) -> Result<Response<pb::ResponseTimeReport>, Status> {
         let caller = self.auth.authorize(&request, Scope::Read).await?;
         let parsed = response_time_query(request.into_inner())?;
-        if let Some(calendar_id) = &parsed.calendar_id {
-            return Err(
-                Error::NotFound(format!("calendar_id: no calendar {calendar_id:?}")).into(),
-            );
-        }
+        let calendar = match &parsed.calendar_id {
+            Some(id) => Some(find_calendar(&self.store, &caller.tenant, "calendar_id", id).await?),
+            None => None,
+        };
         let plan = ReportPlan::new(&parsed.query);
         let rows = self
             .store
             .interaction_times(&caller.tenant, &parsed.query, &plan.boundaries)
             .await?;
         let now = Utc::now();
+        let clock = calendar.map(|stored| business_clock(&stored.calendar, &rows, now));
         let measured: Vec<_> = rows
             .iter()
             .map(|r| report::Bucketed {
                 bucket: r.bucket,
                 group: r.group.clone(),
-                item: Measured::new(&r.item, now, wall_seconds),
+                item: match &clock {
+                    Some(clock) => Measured::new(&r.item, now, |a, b| clock.seconds_between(a, b)),
+                    None => Measured::new(&r.item, now, wall_seconds),
+                },
             })
             .collect();
         let targets = parsed.targets;

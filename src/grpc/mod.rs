@@ -2,6 +2,7 @@
 //! and back. Authentication lives in `auth`, record parsing in `convert`.
 
 pub mod auth;
+mod calendars;
 pub mod convert;
 mod feedback;
 mod import;
@@ -11,5 +12,6 @@ pub mod query;
 mod reports;
 
 pub use auth::{Authenticator, Caller};
+pub use calendars::CalendarApi;
 pub use feedback::FeedbackApi;
 pub use metrics::MetricsApi;

@@ -1,6 +1,7 @@
 //! PostgreSQL access. All SQL of the service lives below this module, one statement per
 //! function; callers get domain types and `crate::Error`, never SQL errors.
 
+mod calendars;
 mod filters;
 mod interaction_metrics;
 mod keys;
@@ -16,6 +17,7 @@ use sqlx::{
     postgres::{PgConnectOptions, PgPoolOptions},
 };
 
+pub use calendars::StoredCalendar;
 pub use keys::{KeyRow, StoredKey};
 pub use listing::{Cursor, Page};
 pub use records::{BatchOutcomes, RecordBatch};
