@@ -2,7 +2,9 @@
 //! - ImportRecords throughput on 100,000 survey responses, against the same records sent
 //!   as BatchRecordSurveyResponses calls of 1,000 (the baseline);
 //! - latency of a one-year monthly GetNps over 1,000,000 responses (median of several runs),
-//!   against a bare `count(*)` over the same rows (the cost of merely reading them).
+//!   against a bare `count(*)` over the same rows (the cost of merely reading them);
+//! - GetResponseTimes over 1,000,000 interactions, wall-clock and in business hours, and
+//!   GetRetention over 100,000 customers, each against a bare `count(*)`.
 //!
 //! `cargo bench --bench baseline` runs the full sizes; under `cargo test` it runs tiny sizes
 //! as a smoke test.
@@ -15,7 +17,8 @@ use cxmetrics::{
     config::Settings,
     grpc::convert::to_timestamp,
     proto::{
-        self as pb, feedback_service_client::FeedbackServiceClient,
+        self as pb, calendar_service_client::CalendarServiceClient,
+        feedback_service_client::FeedbackServiceClient,
         metrics_service_client::MetricsServiceClient,
     },
     startup::Application,
@@ -180,7 +183,7 @@ async fn main() -> anyhow::Result<()> {
         .fetch_one(store.pool())
         .await?;
 
-    let mut metrics = MetricsServiceClient::new(channel);
+    let mut metrics = MetricsServiceClient::new(channel.clone());
     let request = pb::MetricRequest {
         time_range: Some(pb::TimeRange {
             start_time: Some(to_timestamp(year_start())),
@@ -294,6 +297,50 @@ async fn main() -> anyhow::Result<()> {
         rt.as_secs_f64() * 1e3,
         rt_base.as_secs_f64() * 1e3,
         rt.as_secs_f64() / rt_base.as_secs_f64()
+    );
+    // The same query in business hours: Mon-Fri 09:00-18:00 in Berlin, minus holidays.
+    let calendar = pb::Calendar {
+        calendar_id: "office".into(),
+        time_zone: "Europe/Berlin".into(),
+        weekly_hours: (1..=5)
+            .map(|day| pb::BusinessHours {
+                day_of_week: day,
+                start: "09:00".into(),
+                end: "18:00".into(),
+            })
+            .collect(),
+        holidays: vec![
+            "2025-01-01".into(),
+            "2025-12-25".into(),
+            "2025-12-26".into(),
+        ],
+        update_time: None,
+    };
+    CalendarServiceClient::new(channel.clone())
+        .upsert_calendar(with_bearer(
+            &key,
+            pb::UpsertCalendarRequest {
+                calendar: Some(calendar),
+            },
+        ))
+        .await?;
+    let business_request = pb::ResponseTimeRequest {
+        calendar_id: "office".into(),
+        ..rt_request
+    };
+    let mut business_samples = Vec::new();
+    for _ in 0..sizes.runs {
+        let started = Instant::now();
+        metrics
+            .get_response_times(with_bearer(&key, business_request.clone()))
+            .await?;
+        business_samples.push(started.elapsed());
+    }
+    let business = median(business_samples);
+    println!(
+        "GetResponseTimes in business hours (calendar): median {:.1} ms; ratio to wall-clock {:.2}",
+        business.as_secs_f64() * 1e3,
+        business.as_secs_f64() / rt.as_secs_f64()
     );
     let retention_request = pb::RetentionRequest {
         time_range: request.time_range,
