@@ -11,7 +11,7 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
     config::Settings,
-    grpc::{Authenticator, FeedbackApi, MetricsApi},
+    grpc::{Authenticator, FeedbackApi, MetricsApi, RpcSpanLayer},
     proto::{
         self, feedback_service_server::FeedbackServiceServer,
         metrics_service_server::MetricsServiceServer,
@@ -100,6 +100,7 @@ impl Application {
         let incoming = TcpIncoming::from(self.listener).with_nodelay(Some(true));
         tracing::info!(%addr, "cxmetrics listening");
         let server = Server::builder()
+            .layer(RpcSpanLayer)
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)

@@ -71,7 +71,6 @@ impl MetricsApi {
 
 #[tonic::async_trait]
 impl MetricsService for MetricsApi {
-    #[tracing::instrument(skip_all, fields(tenant))]
     async fn get_nps(
         &self,
         request: Request<pb::MetricRequest>,
@@ -92,7 +91,6 @@ impl MetricsService for MetricsApi {
         )))
     }
 
-    #[tracing::instrument(skip_all, fields(tenant))]
     async fn get_csat(
         &self,
         request: Request<pb::MetricRequest>,
@@ -113,7 +111,6 @@ impl MetricsService for MetricsApi {
         )))
     }
 
-    #[tracing::instrument(skip_all, fields(tenant))]
     async fn get_ces(
         &self,
         request: Request<pb::MetricRequest>,
@@ -134,7 +131,6 @@ impl MetricsService for MetricsApi {
         )))
     }
 
-    #[tracing::instrument(skip_all, fields(tenant))]
     async fn get_response_times(
         &self,
         request: Request<pb::ResponseTimeRequest>,
@@ -180,7 +176,6 @@ impl MetricsService for MetricsApi {
         )))
     }
 
-    #[tracing::instrument(skip_all, fields(tenant))]
     async fn get_retention(
         &self,
         request: Request<pb::RetentionRequest>,
@@ -235,7 +230,6 @@ impl MetricsService for MetricsApi {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(tenant))]
     async fn get_cohort_retention(
         &self,
         request: Request<pb::CohortRetentionRequest>,

@@ -1,9 +1,9 @@
 //! Queries behind the response-time, retention and cohort reports.
 
 use chrono::{DateTime, Utc};
-use sqlx::{QueryBuilder, Row};
+use sqlx::{Execute, QueryBuilder, Row};
 
-use super::{Store, filters};
+use super::{Store, filters, trace::traced};
 use crate::{
     domain::{
         MetricQuery, TenantId, report::Bucketed, response_times::InteractionTimes,
@@ -39,7 +39,8 @@ impl Store {
         .push(" and i.open_time < ")
         .push_bind(*last);
         filters::push_interaction_filter(&mut qb, &query.filter);
-        let rows = qb.build().fetch_all(&self.pool).await?;
+        let query = qb.build();
+        let rows = traced(query.sql(), query.fetch_all(&self.pool)).await?;
         rows.iter()
             .map(|row| {
                 let bucket: i32 = row.try_get("bucket")?;
@@ -94,13 +95,12 @@ impl Store {
              cross join unnest($2::timestamptz[], $3::timestamptz[]) with ordinality as p(s, e, idx)
              group by 1, 2"
         );
-        let rows = sqlx::query(&sql)
+        let query = sqlx::query(&sql)
             .bind(tenant.as_str())
             .bind(starts)
             .bind(ends)
-            .bind(category_at)
-            .fetch_all(&self.pool)
-            .await?;
+            .bind(category_at);
+        let rows = traced(&sql, query.fetch_all(&self.pool)).await?;
         rows.iter()
             .map(|row| {
                 let idx: i64 = row.try_get("idx")?;
@@ -129,8 +129,7 @@ impl Store {
         boundaries: &[DateTime<Utc>],
         cohorts_end: DateTime<Utc>,
     ) -> Result<Vec<(usize, usize, i64)>, Error> {
-        let rows = sqlx::query(
-            "with activity as (
+        let sql = "with activity as (
                  select customer_id, respond_time as t from survey_responses where tenant_id = $1
                  union all
                  select customer_id, open_time from interactions where tenant_id = $1
@@ -144,13 +143,12 @@ impl Store {
                     count(distinct m.customer_id) as active
              from members m join activity a on a.customer_id = m.customer_id
              where a.t < ($2::timestamptz[])[array_length($2::timestamptz[], 1)]
-             group by 1, 2",
-        )
-        .bind(tenant.as_str())
-        .bind(boundaries)
-        .bind(cohorts_end)
-        .fetch_all(&self.pool)
-        .await?;
+             group by 1, 2";
+        let query = sqlx::query(sql)
+            .bind(tenant.as_str())
+            .bind(boundaries)
+            .bind(cohorts_end);
+        let rows = traced(sql, query.fetch_all(&self.pool)).await?;
         rows.iter()
             .map(|row| {
                 let cohort: i32 = row.try_get("cohort")?;

@@ -5,9 +5,9 @@
 //! the planner estimates well (grouping by `date_trunc(..., zone)` it does not).
 
 use chrono::{DateTime, Utc};
-use sqlx::{QueryBuilder, Row};
+use sqlx::{Execute, QueryBuilder, Row};
 
-use super::{Store, filters};
+use super::{Store, filters, trace::traced};
 use crate::{
     domain::{
         GroupBy, MetricQuery, ScoreScale, SurveyKind, TenantId, report::BucketCount,
@@ -51,7 +51,8 @@ impl Store {
             .push_bind(*last);
         filters::push_response_filter(&mut qb, &query.filter);
         qb.push(" group by 1, 2, 3, 4, 5");
-        let rows = qb.build().fetch_all(&self.pool).await?;
+        let query = qb.build();
+        let rows = traced(query.sql(), query.fetch_all(&self.pool)).await?;
         rows.iter()
             .map(|row| {
                 let bucket: i32 = row.try_get("bucket")?;
