@@ -2,10 +2,10 @@
 //! layer, human-readable or JSON) and, when an OTLP endpoint is configured, OpenTelemetry
 //! traces exported over OTLP/gRPC.
 //!
-//! The two outputs are filtered separately: `RUST_LOG` only decides what is logged, while the
-//! OpenTelemetry layer takes the service's own spans at INFO (the RPC, its phases and its
-//! database statements), whatever the log level. Spans of other crates (h2, hyper, tonic,
-//! the exporter itself) never reach the exporter, so exporting cannot feed on itself.
+//! `RUST_LOG` decides which spans and events exist; the default (`info`) includes every span
+//! of the service. Of those, the OpenTelemetry layer takes only the service's own (the RPC,
+//! its phases and its database statements): spans of other crates (h2, hyper, tonic, the
+//! exporter itself) never reach the exporter, so exporting cannot feed on itself.
 //!
 //! Export never slows a call down: finished spans go to a bounded queue that a batch task on
 //! the tokio runtime drains; when the collector is down or slow the queue fills and further
@@ -24,7 +24,7 @@ use tracing::{Event, Level, Subscriber};
 use tracing_opentelemetry::OtelData;
 use tracing_subscriber::{
     EnvFilter, Layer,
-    filter::{self, FilterExt, Targets},
+    filter::Targets,
     fmt::{FmtContext, FormatEvent, FormatFields, format::Writer},
     prelude::*,
     registry::LookupSpan,
@@ -50,13 +50,8 @@ pub struct Telemetry {
 /// Call once, first thing in `main`, inside the tokio runtime.
 pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> anyhow::Result<Telemetry> {
     let provider = otlp_endpoint.map(otlp_provider).transpose()?;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER))
-        // The service's spans stay visible to the log layer whatever `RUST_LOG` says, so that
-        // a WARN line inside a call still finds the call's trace ids.
-        .or(filter::filter_fn(|meta| {
-            meta.is_span() && meta.target().starts_with("cxmetrics") && *meta.level() <= Level::INFO
-        }));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let logs = match format {
         LogFormat::Json => fmt
@@ -66,14 +61,13 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> anyhow::Result<Te
                     .with_current_span(true),
             ))
             .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
-            .with_filter(filter)
             .boxed(),
         LogFormat::Text => fmt
             .event_format(WithTraceIds::text(tracing_subscriber::fmt::format()))
-            .with_filter(filter)
             .boxed(),
     };
     tracing_subscriber::registry()
+        .with(filter)
         .with(logs)
         .with(provider.as_ref().map(otel_layer))
         .try_init()

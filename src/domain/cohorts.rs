@@ -75,7 +75,7 @@ impl CohortPlan {
     }
 
     /// Builds the table from rows (cohort index, bucket index, active) over `grid()`.
-    #[tracing::instrument(name = "compute", skip_all, fields(rows = rows.len()))]
+    #[tracing::instrument(name = "compute", skip_all, fields(rows = rows.len() as i64))]
     pub fn build(&self, rows: &[(usize, usize, i64)]) -> Vec<Cohort> {
         let grid = self.grid();
         (0..self.cohorts)

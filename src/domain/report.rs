@@ -64,7 +64,7 @@ pub struct Report<S, C = Change> {
 }
 
 /// Assembles the report from the rows with `stats` (items -> stats) and `change`.
-#[tracing::instrument(name = "compute", skip_all, fields(rows = rows.len()))]
+#[tracing::instrument(name = "compute", skip_all, fields(rows = rows.len() as i64))]
 pub fn build<T: Copy, S, C>(
     query: &MetricQuery,
     plan: &ReportPlan,

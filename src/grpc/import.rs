@@ -117,7 +117,7 @@ impl<'a> Importer<'a> {
     }
 
     /// Writes one chunk in its own transaction and counts its outcomes.
-    #[tracing::instrument(name = "import_chunk", skip_all, fields(records = batch.len()))]
+    #[tracing::instrument(name = "import_chunk", skip_all, fields(records = batch.len() as i64))]
     async fn write_chunk(&mut self, batch: RecordBatch) -> Result<(), Error> {
         let written = self.store.write_batch(self.tenant, &batch).await?;
         for outcome in written

@@ -168,14 +168,13 @@ impl http_body::Body for TracedBody {
         let polled = this
             .span
             .in_scope(|| Pin::new(&mut this.inner).poll_frame(cx));
-        if let (false, Poll::Ready(Some(Ok(frame)))) = (this.recorded, &polled) {
-            if let Some(status) = frame
+        if let (false, Poll::Ready(Some(Ok(frame)))) = (this.recorded, &polled)
+            && let Some(status) = frame
                 .trailers_ref()
                 .and_then(tonic::Status::from_header_map)
-            {
-                record_status(&this.span, &status);
-                this.recorded = true;
-            }
+        {
+            record_status(&this.span, &status);
+            this.recorded = true;
         }
         polled
     }

@@ -15,7 +15,7 @@ use crate::{
 impl Store {
     /// The times of every interaction opened in `[b0, bn)` that passes the filter, with its
     /// bucket index (`width_bucket` over `boundaries`) and group key.
-    #[tracing::instrument(skip_all, fields(buckets = boundaries.len() - 1))]
+    #[tracing::instrument(skip_all, fields(buckets = boundaries.len() as i64 - 1))]
     pub async fn interaction_times(
         &self,
         tenant: &TenantId,
@@ -60,7 +60,7 @@ impl Store {
 
     /// Retention counts for each period `[starts[i], ends[i])`, and per NPS category of each
     /// customer's latest NPS answer before `category_at` when it is given (else one group "").
-    #[tracing::instrument(skip_all, fields(periods = starts.len()))]
+    #[tracing::instrument(skip_all, fields(periods = starts.len() as i64))]
     pub async fn retention_counts(
         &self,
         tenant: &TenantId,
@@ -122,7 +122,7 @@ impl Store {
     /// For customers whose first activity ever (a survey response or an interaction) falls
     /// in `[b0, bn)`: rows (cohort bucket, activity bucket, distinct active customers) over
     /// `boundaries`, activity buckets counted from the cohort's on.
-    #[tracing::instrument(skip_all, fields(buckets = boundaries.len() - 1))]
+    #[tracing::instrument(skip_all, fields(buckets = boundaries.len() as i64 - 1))]
     pub async fn cohort_activity(
         &self,
         tenant: &TenantId,

@@ -29,7 +29,7 @@ pub struct Page<T> {
 }
 
 impl Store {
-    #[tracing::instrument(skip_all, fields(limit))]
+    #[tracing::instrument(skip_all, fields(limit = limit as i64))]
     pub async fn list_survey_responses(
         &self,
         tenant: &TenantId,
@@ -73,7 +73,7 @@ impl Store {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(limit))]
+    #[tracing::instrument(skip_all, fields(limit = limit as i64))]
     pub async fn list_interactions(
         &self,
         tenant: &TenantId,

@@ -19,7 +19,7 @@ use crate::{
 impl Store {
     /// Counts survey responses of `kind` per bucket of `boundaries` (`[b0, b1, ..., bn]`,
     /// bucket i is `[b_i, b_i+1)`), group, score and scale, with the query's filter.
-    #[tracing::instrument(skip_all, fields(kind = ?kind, buckets = boundaries.len() - 1))]
+    #[tracing::instrument(skip_all, fields(kind = ?kind, buckets = boundaries.len() as i64 - 1))]
     pub async fn score_counts(
         &self,
         tenant: &TenantId,

@@ -45,7 +45,7 @@ pub struct BatchOutcomes {
 
 impl Store {
     /// Writes every record of the batch atomically.
-    #[tracing::instrument(skip_all, fields(records = batch.len()))]
+    #[tracing::instrument(skip_all, fields(records = batch.len() as i64))]
     pub async fn write_batch(
         &self,
         tenant: &TenantId,
