@@ -1,4 +1,5 @@
-//! The `cxmetrics` binary: parse configuration, start telemetry, run the subcommand.
+//! The `cxmetrics` binary: parse configuration, start telemetry, run the subcommand, then
+//! flush the trace exporter.
 
 use std::process::ExitCode;
 
@@ -13,15 +14,23 @@ use cxmetrics::{
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init(cli.log_format);
-    match run(cli.command).await {
+    let telemetry = match telemetry::init(cli.log_format, cli.otlp_endpoint.as_deref()) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = match run(cli.command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    telemetry.shutdown().await;
+    code
 }
 
 async fn run(command: Command) -> anyhow::Result<()> {

@@ -11,7 +11,7 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
     config::Settings,
-    grpc::{Authenticator, CalendarApi, FeedbackApi, MetricsApi},
+    grpc::{Authenticator, CalendarApi, FeedbackApi, MetricsApi, RpcSpanLayer},
     proto::{
         self, calendar_service_server::CalendarServiceServer,
         feedback_service_server::FeedbackServiceServer,
@@ -105,6 +105,7 @@ impl Application {
         let incoming = TcpIncoming::from(self.listener).with_nodelay(Some(true));
         tracing::info!(%addr, "cxmetrics listening");
         let server = Server::builder()
+            .layer(RpcSpanLayer)
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)

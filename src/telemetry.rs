@@ -1,25 +1,306 @@
-//! Builds the tracing subscriber: an env filter (`RUST_LOG`, default `info`) and a fmt layer,
-//! human-readable or JSON.
+//! Builds the tracing subscriber: logs (an env filter, `RUST_LOG`, default `info`, and a fmt
+//! layer, human-readable or JSON) and, when an OTLP endpoint is configured, OpenTelemetry
+//! traces exported over OTLP/gRPC.
+//!
+//! `RUST_LOG` decides which spans and events exist; the default (`info`) includes every span
+//! of the service. Of those, the OpenTelemetry layer takes only the service's own (the RPC,
+//! its phases and its database statements): spans of other crates (h2, hyper, tonic, the
+//! exporter itself) never reach the exporter, so exporting cannot feed on itself.
+//!
+//! Export never slows a call down: finished spans go to a bounded queue that a batch task on
+//! the tokio runtime drains; when the collector is down or slow the queue fills and further
+//! spans are dropped, with one warning. Without an endpoint there is no exporter at all.
 
-use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+use std::{fmt, time::Duration};
+
+use anyhow::Context as _;
+use opentelemetry::{KeyValue, trace::TracerProvider as _};
+use opentelemetry_otlp::{SpanExporter, WithExportConfig};
+use opentelemetry_sdk::{
+    Resource, runtime,
+    trace::{SdkTracerProvider, span_processor_with_async_runtime::BatchSpanProcessor},
+};
+use tracing::{Event, Level, Subscriber};
+use tracing_opentelemetry::OtelData;
+use tracing_subscriber::{
+    EnvFilter, Layer,
+    filter::Targets,
+    fmt::{FmtContext, FormatEvent, FormatFields, format::Writer},
+    prelude::*,
+    registry::LookupSpan,
+};
 
 use crate::config::LogFormat;
 
-/// Installs the global subscriber. Call once, first thing in `main`.
-pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let registry = tracing_subscriber::registry().with(filter);
-    match format {
-        LogFormat::Json => registry
-            .with(
-                fmt::layer()
+/// The filter of the logs when `RUST_LOG` is not set. sqlx logs PostgreSQL's notices at
+/// INFO; the migrator's "relation already exists, skipping" is not worth a line.
+const DEFAULT_LOG_FILTER: &str = "info,sqlx::postgres::notice=warn";
+
+/// The longest the exporter may take to send its last spans at exit.
+pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The installed telemetry; call [`Telemetry::shutdown`] before the process exits so that
+/// the last spans are exported.
+#[derive(Debug)]
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+}
+
+/// Installs the global subscriber, exporting spans to `otlp_endpoint` when it is given.
+/// Call once, first thing in `main`, inside the tokio runtime.
+pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> anyhow::Result<Telemetry> {
+    let provider = otlp_endpoint.map(otlp_provider).transpose()?;
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let logs = match format {
+        LogFormat::Json => fmt
+            .event_format(WithTraceIds::json(
+                tracing_subscriber::fmt::format()
                     .json()
-                    .with_current_span(true)
-                    .with_writer(std::io::stderr),
+                    .with_current_span(true),
+            ))
+            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+            .boxed(),
+        LogFormat::Text => fmt
+            .event_format(WithTraceIds::text(tracing_subscriber::fmt::format()))
+            .boxed(),
+    };
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(logs)
+        .with(provider.as_ref().map(otel_layer))
+        .try_init()
+        .context("installing the tracing subscriber")?;
+    Ok(Telemetry { provider })
+}
+
+impl Telemetry {
+    /// Exports the spans still queued and stops the exporter, waiting at most
+    /// [`SHUTDOWN_TIMEOUT`]. A collector that does not answer in time loses those spans.
+    pub async fn shutdown(self) {
+        let Some(provider) = self.provider else {
+            return;
+        };
+        let (done, result) = tokio::sync::oneshot::channel();
+        // The flush blocks its thread while the runtime performs the export; a plain thread
+        // (not the blocking pool, which the runtime waits for at exit) cannot hold up the exit.
+        std::thread::spawn(move || {
+            let _ = done.send(provider.shutdown());
+        });
+        match tokio::time::timeout(SHUTDOWN_TIMEOUT, result).await {
+            Ok(Ok(Ok(()))) => tracing::debug!("trace exporter flushed"),
+            Ok(Ok(Err(error))) => tracing::warn!(%error, "could not flush the trace exporter"),
+            Ok(Err(_)) => tracing::warn!("the trace exporter stopped without a result"),
+            Err(_) => tracing::warn!(
+                timeout = ?SHUTDOWN_TIMEOUT,
+                "the trace exporter did not flush in time; its last spans are lost"
+            ),
+        }
+    }
+}
+
+/// A tracer provider that batches spans and exports them to `endpoint` over OTLP/gRPC.
+///
+/// Sampling follows `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG` (parent-based,
+/// always on, by default) and the batch queue `OTEL_BSP_*`, as the SDK reads them.
+fn otlp_provider(endpoint: &str) -> anyhow::Result<SdkTracerProvider> {
+    let exporter = SpanExporter::builder()
+        .with_tonic()
+        .with_endpoint(endpoint)
+        .build()
+        .with_context(|| format!("building the OTLP exporter for {endpoint}"))?;
+    let processor = BatchSpanProcessor::builder(exporter, runtime::Tokio).build();
+    Ok(SdkTracerProvider::builder()
+        .with_span_processor(processor)
+        .with_resource(resource())
+        .build())
+}
+
+/// `service.name` from `OTEL_SERVICE_NAME` (or `OTEL_RESOURCE_ATTRIBUTES`), `cxmetrics`
+/// when neither names it, and `service.version`.
+fn resource() -> Resource {
+    let detected = Resource::builder().build();
+    let unnamed = detected
+        .get(&opentelemetry::Key::from_static_str("service.name"))
+        .is_none_or(|name| name.as_str().starts_with("unknown_service"));
+    let mut builder = Resource::builder()
+        .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")));
+    if unnamed {
+        builder = builder.with_service_name("cxmetrics");
+    }
+    builder.build()
+}
+
+/// The layer that turns the service's spans (target `cxmetrics`, INFO and above) into
+/// OpenTelemetry spans of `provider`.
+pub fn otel_layer<S>(provider: &SdkTracerProvider) -> impl Layer<S> + use<S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer("cxmetrics"))
+        // Per-span bookkeeping that nobody debugging a call needs.
+        .with_tracked_inactivity(false)
+        .with_threads(false)
+        .with_location(false)
+        .with_filter(Targets::new().with_target("cxmetrics", Level::INFO))
+}
+
+/// An event format that adds the trace and span ids of the current span, when it is traced,
+/// so that a log line leads to its trace: as `trace_id` and `span_id` keys of the JSON
+/// object, or appended to the text line.
+pub struct WithTraceIds<F> {
+    inner: F,
+    json: bool,
+}
+
+impl<F> WithTraceIds<F> {
+    pub fn json(inner: F) -> Self {
+        Self { inner, json: true }
+    }
+
+    pub fn text(inner: F) -> Self {
+        Self { inner, json: false }
+    }
+}
+
+impl<S, N, F> FormatEvent<S, N> for WithTraceIds<F>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        // Inside a subscriber callback `Span::current()` is unavailable: look the event's
+        // spans up in the registry, innermost first, for one the OpenTelemetry layer traces.
+        let ids = ctx.event_scope().and_then(|mut scope| {
+            scope.find_map(|span| {
+                let extensions = span.extensions();
+                let data = extensions.get::<OtelData>()?;
+                Some((data.trace_id()?, data.span_id()?))
+            })
+        });
+        let Some((trace_id, span_id)) = ids else {
+            return self.inner.format_event(ctx, writer, event);
+        };
+        let mut line = String::new();
+        self.inner
+            .format_event(ctx, Writer::new(&mut line), event)?;
+        let line = line.trim_end_matches('\n');
+        match line.strip_suffix('}') {
+            Some(object) if self.json => writeln!(
+                writer,
+                r#"{object},"trace_id":"{trace_id}","span_id":"{span_id}"}}"#
+            ),
+            _ => writeln!(writer, "{line} trace_id={trace_id} span_id={span_id}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use opentelemetry::trace::TraceContextExt;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    use tracing_subscriber::fmt::MakeWriter;
+
+    use super::*;
+
+    /// Collects everything written to it.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> MakeWriter<'a> for Captured {
+        type Writer = Self;
+
+        fn make_writer(&'a self) -> Self {
+            self.clone()
+        }
+    }
+
+    /// Logs one event inside a traced span; returns the output and the span's ids.
+    fn log_in_a_span(format: LogFormat) -> (String, String, String) {
+        let provider = SdkTracerProvider::builder().build();
+        let captured = Captured::default();
+        let fmt = tracing_subscriber::fmt::layer()
+            .with_writer(captured.clone())
+            .with_ansi(false);
+        let fmt = match format {
+            LogFormat::Json => fmt
+                .event_format(WithTraceIds::json(tracing_subscriber::fmt::format().json()))
+                .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+                .boxed(),
+            LogFormat::Text => fmt
+                .event_format(WithTraceIds::text(tracing_subscriber::fmt::format()))
+                .boxed(),
+        };
+        let subscriber = tracing_subscriber::registry()
+            .with(fmt)
+            .with(otel_layer(&provider));
+        let (trace_id, span_id) = tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("work");
+            let _entered = span.enter();
+            tracing::info!(rows = 3, "done");
+            let context = span.context();
+            let ids = context.span().span_context().clone();
+            (ids.trace_id().to_string(), ids.span_id().to_string())
+        });
+        let output = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        (output, trace_id, span_id)
+    }
+
+    #[test]
+    fn a_json_log_line_carries_the_trace_and_span_ids_as_keys() {
+        let (output, trace_id, span_id) = log_in_a_span(LogFormat::Json);
+        let line: serde_json::Value = serde_json::from_str(output.trim()).unwrap();
+        assert_eq!(line["trace_id"], trace_id.as_str(), "{output}");
+        assert_eq!(line["span_id"], span_id.as_str(), "{output}");
+        assert_eq!(line["fields"]["message"], "done");
+        assert_ne!(trace_id, opentelemetry::TraceId::INVALID.to_string());
+    }
+
+    #[test]
+    fn a_text_log_line_ends_with_the_trace_and_span_ids() {
+        let (output, trace_id, span_id) = log_in_a_span(LogFormat::Text);
+        assert!(
+            output.ends_with(&format!(" trace_id={trace_id} span_id={span_id}\n")),
+            "{output}"
+        );
+        assert!(output.contains("done rows=3"), "{output}");
+    }
+
+    #[test]
+    fn a_log_line_outside_any_span_is_left_alone() {
+        let captured = Captured::default();
+        let provider = SdkTracerProvider::builder().build();
+        let subscriber = tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(captured.clone())
+                    .with_ansi(false)
+                    .event_format(WithTraceIds::text(tracing_subscriber::fmt::format())),
             )
-            .init(),
-        LogFormat::Text => registry
-            .with(fmt::layer().with_writer(std::io::stderr))
-            .init(),
+            .with(otel_layer(&provider));
+        tracing::subscriber::with_default(subscriber, || tracing::info!("alone"));
+        let output = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(output.ends_with("alone\n"), "{output}");
     }
 }

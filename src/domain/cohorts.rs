@@ -36,6 +36,7 @@ pub struct CohortPlan {
 }
 
 impl CohortPlan {
+    #[tracing::instrument(name = "plan", skip_all)]
     pub fn new(range: TimeRange, tz: Tz, granularity: Granularity, periods: usize) -> Self {
         // The buckets that begin before the range end, then `periods` more and a closing one.
         let mut date = granularity.truncate(range.start().with_timezone(&tz).date_naive());
@@ -74,6 +75,7 @@ impl CohortPlan {
     }
 
     /// Builds the table from rows (cohort index, bucket index, active) over `grid()`.
+    #[tracing::instrument(name = "compute", skip_all, fields(rows = rows.len() as i64))]
     pub fn build(&self, rows: &[(usize, usize, i64)]) -> Vec<Cohort> {
         let grid = self.grid();
         (0..self.cohorts)

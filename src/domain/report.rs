@@ -33,6 +33,7 @@ pub struct ReportPlan {
 }
 
 impl ReportPlan {
+    #[tracing::instrument(name = "plan", skip_all)]
     pub fn new(query: &MetricQuery) -> Self {
         let mut boundaries = query.boundaries();
         if query.compare_previous {
@@ -63,6 +64,7 @@ pub struct Report<S, C = Change> {
 }
 
 /// Assembles the report from the rows with `stats` (items -> stats) and `change`.
+#[tracing::instrument(name = "compute", skip_all, fields(rows = rows.len() as i64))]
 pub fn build<T: Copy, S, C>(
     query: &MetricQuery,
     plan: &ReportPlan,

@@ -10,7 +10,9 @@ use std::{
 };
 
 use tonic::Request;
+use tracing::Instrument;
 
+use super::RpcSpan;
 use crate::{
     domain::{PresentedKey, Scope, Scopes, TenantId},
     error::Error,
@@ -55,7 +57,9 @@ impl Authenticator {
             Some(key) if !key.revoked && presented.matches(&key.hash) => key,
             _ => return Err(Error::Unauthenticated(UNKNOWN_KEY)),
         };
-        tracing::Span::current().record("tenant", key.tenant.as_str());
+        if let Some(RpcSpan(span)) = request.extensions().get() {
+            span.record("cxmetrics.tenant", key.tenant.as_str());
+        }
         if !key.scopes.allows(scope) {
             return Err(Error::PermissionDenied(format!(
                 "this API key lacks the {} scope",
@@ -77,11 +81,18 @@ impl Authenticator {
             let store = self.store.clone();
             let key_id = key_id.to_owned();
             // last_used_time is informational: a failure to record it must not fail the call.
-            tokio::spawn(async move {
-                if let Err(error) = store.touch_key(&key_id).await {
-                    tracing::debug!(%error, "could not record key use");
+            // It is its own trace, linked to the call's, so that it cannot hold the call's
+            // span open.
+            let span = tracing::info_span!(parent: None, "record_key_use");
+            span.follows_from(tracing::Span::current());
+            tokio::spawn(
+                async move {
+                    if let Err(error) = store.touch_key(&key_id).await {
+                        tracing::debug!(%error, "could not record key use");
+                    }
                 }
-            });
+                .instrument(span),
+            );
         }
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= MAX_CACHED_KEYS {

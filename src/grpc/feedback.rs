@@ -67,7 +67,6 @@ fn outcomes(outcomes: Vec<crate::domain::WriteOutcome>) -> Vec<i32> {
 
 #[tonic::async_trait]
 impl FeedbackService for FeedbackApi {
-    #[tracing::instrument(skip_all, fields(tenant))]
     async fn record_survey_response(
         &self,
         request: Request<pb::RecordSurveyResponseRequest>,
@@ -86,7 +85,6 @@ impl FeedbackService for FeedbackApi {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(tenant))]
     async fn batch_record_survey_responses(
         &self,
         request: Request<pb::BatchRecordSurveyResponsesRequest>,
@@ -108,7 +106,6 @@ impl FeedbackService for FeedbackApi {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(tenant))]
     async fn upsert_interaction(
         &self,
         request: Request<pb::UpsertInteractionRequest>,
@@ -127,7 +124,6 @@ impl FeedbackService for FeedbackApi {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(tenant))]
     async fn batch_upsert_interactions(
         &self,
         request: Request<pb::BatchUpsertInteractionsRequest>,
@@ -147,7 +143,6 @@ impl FeedbackService for FeedbackApi {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(tenant))]
     async fn upsert_customer(
         &self,
         request: Request<pb::UpsertCustomerRequest>,
@@ -165,7 +160,6 @@ impl FeedbackService for FeedbackApi {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(tenant))]
     async fn import_records(
         &self,
         request: Request<Streaming<pb::ImportRecordsRequest>>,
@@ -179,7 +173,6 @@ impl FeedbackService for FeedbackApi {
         Ok(Response::new(importer.finish().await?))
     }
 
-    #[tracing::instrument(skip_all, fields(tenant))]
     async fn delete_customer_data(
         &self,
         request: Request<pb::DeleteCustomerDataRequest>,
@@ -203,7 +196,6 @@ impl FeedbackService for FeedbackApi {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(tenant))]
     async fn list_survey_responses(
         &self,
         request: Request<pb::ListSurveyResponsesRequest>,
@@ -240,7 +232,6 @@ impl FeedbackService for FeedbackApi {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(tenant))]
     async fn list_interactions(
         &self,
         request: Request<pb::ListInteractionsRequest>,

@@ -108,12 +108,17 @@ impl<'a> Importer<'a> {
         }
     }
 
-    #[tracing::instrument(skip_all, fields(records = self.pending.len()))]
     async fn flush(&mut self) -> Result<(), Error> {
         if self.pending.is_empty() {
             return Ok(());
         }
         let batch = std::mem::take(&mut self.pending);
+        self.write_chunk(batch).await
+    }
+
+    /// Writes one chunk in its own transaction and counts its outcomes.
+    #[tracing::instrument(name = "import_chunk", skip_all, fields(records = batch.len() as i64))]
+    async fn write_chunk(&mut self, batch: RecordBatch) -> Result<(), Error> {
         let written = self.store.write_batch(self.tenant, &batch).await?;
         for outcome in written
             .survey_responses

@@ -71,6 +71,26 @@ impl MetricsApi {
     }
 }
 
+/// Each interaction's durations, in the calendar's business seconds or wall-clock seconds.
+#[tracing::instrument(name = "measure", skip_all, fields(rows = rows.len() as i64, business_hours = calendar.is_some()))]
+fn measure(
+    rows: &[report::Bucketed<InteractionTimes>],
+    calendar: Option<&Calendar>,
+    now: DateTime<Utc>,
+) -> Vec<report::Bucketed<Measured>> {
+    let clock = calendar.map(|calendar| business_clock(calendar, rows, now));
+    rows.iter()
+        .map(|r| report::Bucketed {
+            bucket: r.bucket,
+            group: r.group.clone(),
+            item: match &clock {
+                Some(clock) => Measured::new(&r.item, now, |a, b| clock.seconds_between(a, b)),
+                None => Measured::new(&r.item, now, wall_seconds),
+            },
+        })
+        .collect()
+}
+
 /// The calendar's open time over everything the rows are measured across: from the first
 /// opening to the latest response, or now for the ones still waiting.
 fn business_clock(
@@ -89,7 +109,6 @@ fn business_clock(
 
 #[tonic::async_trait]
 impl MetricsService for MetricsApi {
-    #[tracing::instrument(skip_all, fields(tenant))]
     async fn get_nps(
         &self,
         request: Request<pb::MetricRequest>,
@@ -110,7 +129,6 @@ impl MetricsService for MetricsApi {
         )))
     }
 
-    #[tracing::instrument(skip_all, fields(tenant))]
     async fn get_csat(
         &self,
         request: Request<pb::MetricRequest>,
@@ -131,7 +149,6 @@ impl MetricsService for MetricsApi {
         )))
     }
 
-    #[tracing::instrument(skip_all, fields(tenant))]
     async fn get_ces(
         &self,
         request: Request<pb::MetricRequest>,
@@ -152,7 +169,6 @@ impl MetricsService for MetricsApi {
         )))
     }
 
-    #[tracing::instrument(skip_all, fields(tenant))]
     async fn get_response_times(
         &self,
         request: Request<pb::ResponseTimeRequest>,
@@ -160,7 +176,11 @@ impl MetricsService for MetricsApi {
         let caller = self.auth.authorize(&request, Scope::Read).await?;
         let parsed = response_time_query(request.into_inner())?;
         let calendar = match &parsed.calendar_id {
-            Some(id) => Some(find_calendar(&self.store, &caller.tenant, "calendar_id", id).await?),
+            Some(id) => Some(
+                find_calendar(&self.store, &caller.tenant, "calendar_id", id)
+                    .await?
+                    .calendar,
+            ),
             None => None,
         };
         let plan = ReportPlan::new(&parsed.query);
@@ -168,19 +188,7 @@ impl MetricsService for MetricsApi {
             .store
             .interaction_times(&caller.tenant, &parsed.query, &plan.boundaries)
             .await?;
-        let now = Utc::now();
-        let clock = calendar.map(|stored| business_clock(&stored.calendar, &rows, now));
-        let measured: Vec<_> = rows
-            .iter()
-            .map(|r| report::Bucketed {
-                bucket: r.bucket,
-                group: r.group.clone(),
-                item: match &clock {
-                    Some(clock) => Measured::new(&r.item, now, |a, b| clock.seconds_between(a, b)),
-                    None => Measured::new(&r.item, now, wall_seconds),
-                },
-            })
-            .collect();
+        let measured = measure(&rows, calendar.as_ref(), Utc::now());
         let targets = parsed.targets;
         let report = report::build(
             &parsed.query,
@@ -201,7 +209,6 @@ impl MetricsService for MetricsApi {
         )))
     }
 
-    #[tracing::instrument(skip_all, fields(tenant))]
     async fn get_retention(
         &self,
         request: Request<pb::RetentionRequest>,
@@ -256,7 +263,6 @@ impl MetricsService for MetricsApi {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(tenant))]
     async fn get_cohort_retention(
         &self,
         request: Request<pb::CohortRetentionRequest>,

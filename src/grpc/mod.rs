@@ -1,5 +1,6 @@
 //! The gRPC surface: one file per proto service, translating proto messages to domain types
-//! and back. Authentication lives in `auth`, record parsing in `convert`.
+//! and back. Authentication lives in `auth`, record parsing in `convert`, the SERVER span of
+//! every call in `rpc_span`.
 
 pub mod auth;
 mod calendars;
@@ -10,8 +11,10 @@ mod metrics;
 mod paging;
 pub mod query;
 mod reports;
+pub mod rpc_span;
 
 pub use auth::{Authenticator, Caller};
 pub use calendars::CalendarApi;
 pub use feedback::FeedbackApi;
 pub use metrics::MetricsApi;
+pub use rpc_span::{RpcSpan, RpcSpanLayer};

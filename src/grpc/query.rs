@@ -129,6 +129,7 @@ fn group_by(c: &mut Checker, raw: i32, attribute: &str) -> Option<Option<GroupBy
 }
 
 /// Parses a whole metric request.
+#[tracing::instrument(name = "validate", skip_all)]
 pub fn metric_query(request: pb::MetricRequest) -> Result<MetricQuery, Error> {
     metric_query_violations(request).map_err(Error::InvalidArgument)
 }
@@ -161,6 +162,7 @@ pub struct ResponseTimeQuery {
 }
 
 /// Parses a response-time request; the metric request's fields are named under `query.`.
+#[tracing::instrument(name = "validate", skip_all)]
 pub fn response_time_query(request: pb::ResponseTimeRequest) -> Result<ResponseTimeQuery, Error> {
     let mut violations = Vec::new();
     let query = match metric_query_violations(request.query.unwrap_or_default()) {
@@ -229,6 +231,7 @@ pub struct RetentionQuery {
     pub by_nps_category: bool,
 }
 
+#[tracing::instrument(name = "validate", skip_all)]
 pub fn retention_query(request: pb::RetentionRequest) -> Result<RetentionQuery, Error> {
     let mut c = Checker::new(Utc::now());
     let range = time_range(&mut c, request.time_range.as_ref());
@@ -254,6 +257,7 @@ pub struct CohortQuery {
     pub periods: usize,
 }
 
+#[tracing::instrument(name = "validate", skip_all)]
 pub fn cohort_query(request: pb::CohortRetentionRequest) -> Result<CohortQuery, Error> {
     let mut c = Checker::new(Utc::now());
     let range = time_range(&mut c, request.time_range.as_ref());

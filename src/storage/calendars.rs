@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use sqlx::{Row, postgres::PgRow};
 
-use super::Store;
+use super::{Store, trace::traced};
 use crate::{
     domain::{
         TenantId, WriteOutcome,
@@ -61,15 +61,13 @@ fn from_row(row: &PgRow) -> Result<StoredCalendar, Error> {
 
 impl Store {
     /// Creates or replaces a calendar in one statement; an identical one is left untouched.
-    #[tracing::instrument(skip_all)]
     pub async fn upsert_calendar(
         &self,
         tenant: &TenantId,
         calendar: &Calendar,
     ) -> Result<(WriteOutcome, StoredCalendar), Error> {
         let hours = &calendar.weekly_hours;
-        let written = sqlx::query(
-            "insert into calendars as c (tenant_id, calendar_id, time_zone, open_days,
+        let sql = "insert into calendars as c (tenant_id, calendar_id, time_zone, open_days,
                                          open_starts, open_ends, holidays, update_time)
              values ($1, $2, $3, $4, $5, $6, $7, now())
              on conflict (tenant_id, calendar_id) do update
@@ -79,22 +77,21 @@ impl Store {
              where (c.time_zone, c.open_days, c.open_starts, c.open_ends, c.holidays)
                    is distinct from (excluded.time_zone, excluded.open_days,
                                      excluded.open_starts, excluded.open_ends, excluded.holidays)
-             returning (xmax = 0) as created, update_time",
-        )
-        .bind(tenant.as_str())
-        .bind(&calendar.calendar_id)
-        .bind(calendar.time_zone.name())
-        .bind(
-            hours
-                .iter()
-                .map(|h| i16::from(h.day_of_week))
-                .collect::<Vec<_>>(),
-        )
-        .bind(hours.iter().map(|h| h.start as i16).collect::<Vec<_>>())
-        .bind(hours.iter().map(|h| h.end as i16).collect::<Vec<_>>())
-        .bind(calendar.holidays.iter().copied().collect::<Vec<_>>())
-        .fetch_optional(&self.pool)
-        .await?;
+             returning (xmax = 0) as created, update_time";
+        let query = sqlx::query(sql)
+            .bind(tenant.as_str())
+            .bind(&calendar.calendar_id)
+            .bind(calendar.time_zone.name())
+            .bind(
+                hours
+                    .iter()
+                    .map(|h| i16::from(h.day_of_week))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(hours.iter().map(|h| h.start as i16).collect::<Vec<_>>())
+            .bind(hours.iter().map(|h| h.end as i16).collect::<Vec<_>>())
+            .bind(calendar.holidays.iter().copied().collect::<Vec<_>>());
+        let written = traced(sql, query.fetch_optional(&self.pool)).await?;
         match written {
             Some(row) => {
                 let outcome = if row.try_get::<bool, _>("created")? {
@@ -120,7 +117,6 @@ impl Store {
         }
     }
 
-    #[tracing::instrument(skip_all)]
     pub async fn get_calendar(
         &self,
         tenant: &TenantId,
@@ -128,10 +124,8 @@ impl Store {
     ) -> Result<Option<StoredCalendar>, Error> {
         let sql =
             format!("select {COLUMNS} from calendars where tenant_id = $1 and calendar_id = $2");
-        sqlx::query(&sql)
-            .bind(tenant.as_str())
-            .bind(calendar_id)
-            .fetch_optional(&self.pool)
+        let query = sqlx::query(&sql).bind(tenant.as_str()).bind(calendar_id);
+        traced(&sql, query.fetch_optional(&self.pool))
             .await?
             .as_ref()
             .map(from_row)
@@ -139,7 +133,6 @@ impl Store {
     }
 
     /// Up to `limit` calendars after `after` (by id), in id order.
-    #[tracing::instrument(skip_all)]
     pub async fn list_calendars(
         &self,
         tenant: &TenantId,
@@ -150,11 +143,11 @@ impl Store {
             "select {COLUMNS} from calendars where tenant_id = $1 and calendar_id > $2
              order by calendar_id limit $3"
         );
-        sqlx::query(&sql)
+        let query = sqlx::query(&sql)
             .bind(tenant.as_str())
             .bind(after.unwrap_or(""))
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX));
+        traced(&sql, query.fetch_all(&self.pool))
             .await?
             .iter()
             .map(from_row)
@@ -162,18 +155,14 @@ impl Store {
     }
 
     /// Whether a calendar was deleted.
-    #[tracing::instrument(skip_all)]
     pub async fn delete_calendar(
         &self,
         tenant: &TenantId,
         calendar_id: &str,
     ) -> Result<bool, Error> {
-        let deleted =
-            sqlx::query("delete from calendars where tenant_id = $1 and calendar_id = $2")
-                .bind(tenant.as_str())
-                .bind(calendar_id)
-                .execute(&self.pool)
-                .await?;
+        let sql = "delete from calendars where tenant_id = $1 and calendar_id = $2";
+        let query = sqlx::query(sql).bind(tenant.as_str()).bind(calendar_id);
+        let deleted = traced(sql, query.execute(&self.pool)).await?;
         Ok(deleted.rows_affected() > 0)
     }
 }

@@ -1,9 +1,9 @@
 //! Queries behind the response-time, retention and cohort reports.
 
 use chrono::{DateTime, Utc};
-use sqlx::{QueryBuilder, Row};
+use sqlx::{Execute, QueryBuilder, Row};
 
-use super::{Store, filters};
+use super::{Store, filters, trace::traced};
 use crate::{
     domain::{
         MetricQuery, TenantId, report::Bucketed, response_times::InteractionTimes,
@@ -15,7 +15,7 @@ use crate::{
 impl Store {
     /// The times of every interaction opened in `[b0, bn)` that passes the filter, with its
     /// bucket index (`width_bucket` over `boundaries`) and group key.
-    #[tracing::instrument(skip_all, fields(buckets = boundaries.len() - 1))]
+    #[tracing::instrument(skip_all, fields(buckets = boundaries.len() as i64 - 1))]
     pub async fn interaction_times(
         &self,
         tenant: &TenantId,
@@ -39,7 +39,8 @@ impl Store {
         .push(" and i.open_time < ")
         .push_bind(*last);
         filters::push_interaction_filter(&mut qb, &query.filter);
-        let rows = qb.build().fetch_all(&self.pool).await?;
+        let query = qb.build();
+        let rows = traced(query.sql(), query.fetch_all(&self.pool)).await?;
         rows.iter()
             .map(|row| {
                 let bucket: i32 = row.try_get("bucket")?;
@@ -59,7 +60,7 @@ impl Store {
 
     /// Retention counts for each period `[starts[i], ends[i])`, and per NPS category of each
     /// customer's latest NPS answer before `category_at` when it is given (else one group "").
-    #[tracing::instrument(skip_all, fields(periods = starts.len()))]
+    #[tracing::instrument(skip_all, fields(periods = starts.len() as i64))]
     pub async fn retention_counts(
         &self,
         tenant: &TenantId,
@@ -94,13 +95,12 @@ impl Store {
              cross join unnest($2::timestamptz[], $3::timestamptz[]) with ordinality as p(s, e, idx)
              group by 1, 2"
         );
-        let rows = sqlx::query(&sql)
+        let query = sqlx::query(&sql)
             .bind(tenant.as_str())
             .bind(starts)
             .bind(ends)
-            .bind(category_at)
-            .fetch_all(&self.pool)
-            .await?;
+            .bind(category_at);
+        let rows = traced(&sql, query.fetch_all(&self.pool)).await?;
         rows.iter()
             .map(|row| {
                 let idx: i64 = row.try_get("idx")?;
@@ -122,15 +122,14 @@ impl Store {
     /// For customers whose first activity ever (a survey response or an interaction) falls
     /// in `[b0, bn)`: rows (cohort bucket, activity bucket, distinct active customers) over
     /// `boundaries`, activity buckets counted from the cohort's on.
-    #[tracing::instrument(skip_all, fields(buckets = boundaries.len() - 1))]
+    #[tracing::instrument(skip_all, fields(buckets = boundaries.len() as i64 - 1))]
     pub async fn cohort_activity(
         &self,
         tenant: &TenantId,
         boundaries: &[DateTime<Utc>],
         cohorts_end: DateTime<Utc>,
     ) -> Result<Vec<(usize, usize, i64)>, Error> {
-        let rows = sqlx::query(
-            "with activity as (
+        let sql = "with activity as (
                  select customer_id, respond_time as t from survey_responses where tenant_id = $1
                  union all
                  select customer_id, open_time from interactions where tenant_id = $1
@@ -144,13 +143,12 @@ impl Store {
                     count(distinct m.customer_id) as active
              from members m join activity a on a.customer_id = m.customer_id
              where a.t < ($2::timestamptz[])[array_length($2::timestamptz[], 1)]
-             group by 1, 2",
-        )
-        .bind(tenant.as_str())
-        .bind(boundaries)
-        .bind(cohorts_end)
-        .fetch_all(&self.pool)
-        .await?;
+             group by 1, 2";
+        let query = sqlx::query(sql)
+            .bind(tenant.as_str())
+            .bind(boundaries)
+            .bind(cohorts_end);
+        let rows = traced(sql, query.fetch_all(&self.pool)).await?;
         rows.iter()
             .map(|row| {
                 let cohort: i32 = row.try_get("cohort")?;

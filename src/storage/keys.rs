@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::Store;
+use super::{Store, trace::traced};
 use crate::{
     domain::{Scopes, TenantId},
     error::Error,
@@ -38,31 +38,26 @@ impl Store {
         hash: &[u8],
         scopes: Scopes,
     ) -> Result<(), Error> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("insert into tenants (tenant_id) values ($1) on conflict do nothing")
+        let mut tx = traced("begin", self.pool.begin()).await?;
+        let sql = "insert into tenants (tenant_id) values ($1) on conflict do nothing";
+        let query = sqlx::query(sql).bind(tenant.as_str());
+        traced(sql, query.execute(&mut *tx)).await?;
+        let sql =
+            "insert into api_keys (tenant_id, key_id, key_hash, scopes) values ($1, $2, $3, $4)";
+        let query = sqlx::query(sql)
             .bind(tenant.as_str())
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "insert into api_keys (tenant_id, key_id, key_hash, scopes) values ($1, $2, $3, $4)",
-        )
-        .bind(tenant.as_str())
-        .bind(key_id)
-        .bind(hash)
-        .bind(scopes.names())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+            .bind(key_id)
+            .bind(hash)
+            .bind(scopes.names());
+        traced(sql, query.execute(&mut *tx)).await?;
+        traced("commit", tx.commit()).await?;
         Ok(())
     }
 
     pub async fn list_keys(&self) -> Result<Vec<KeyRow>, Error> {
-        let rows = sqlx::query(
-            "select key_id, tenant_id, scopes, create_time, last_used_time, revoke_time
-             from api_keys order by tenant_id, create_time",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let sql = "select key_id, tenant_id, scopes, create_time, last_used_time, revoke_time
+                   from api_keys order by tenant_id, create_time";
+        let rows = traced(sql, sqlx::query(sql).fetch_all(&self.pool)).await?;
         rows.iter()
             .map(|row| {
                 let scopes: Vec<String> = row.try_get("scopes")?;
@@ -81,24 +76,18 @@ impl Store {
 
     /// Revokes a key; false when no such key exists (revoking twice is fine).
     pub async fn revoke_key(&self, key_id: &str) -> Result<bool, Error> {
-        let result = sqlx::query(
-            "update api_keys set revoke_time = coalesce(revoke_time, now()) where key_id = $1",
-        )
-        .bind(key_id)
-        .execute(&self.pool)
-        .await?;
+        let sql =
+            "update api_keys set revoke_time = coalesce(revoke_time, now()) where key_id = $1";
+        let result = traced(sql, sqlx::query(sql).bind(key_id).execute(&self.pool)).await?;
         Ok(result.rows_affected() == 1)
     }
 
     #[tracing::instrument(skip_all)]
     pub async fn find_key(&self, key_id: &str) -> Result<Option<StoredKey>, Error> {
-        let row = sqlx::query(
-            "select tenant_id, key_hash, scopes, revoke_time is not null as revoked
-             from api_keys where key_id = $1",
-        )
-        .bind(key_id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let sql = "select tenant_id, key_hash, scopes, revoke_time is not null as revoked
+                   from api_keys where key_id = $1";
+        let query = sqlx::query(sql).bind(key_id);
+        let row = traced(sql, query.fetch_optional(&self.pool)).await?;
         let Some(row) = row else { return Ok(None) };
         let tenant: String = row.try_get("tenant_id")?;
         let scopes: Vec<String> = row.try_get("scopes")?;
@@ -113,10 +102,8 @@ impl Store {
     /// Records that a key was used (called at most once per cache period).
     #[tracing::instrument(skip_all)]
     pub async fn touch_key(&self, key_id: &str) -> Result<(), Error> {
-        sqlx::query("update api_keys set last_used_time = now() where key_id = $1")
-            .bind(key_id)
-            .execute(&self.pool)
-            .await?;
+        let sql = "update api_keys set last_used_time = now() where key_id = $1";
+        traced(sql, sqlx::query(sql).bind(key_id).execute(&self.pool)).await?;
         Ok(())
     }
 }

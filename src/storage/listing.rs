@@ -3,9 +3,9 @@
 //! every row that existed when paging began is returned exactly once.
 
 use chrono::{DateTime, Utc};
-use sqlx::{QueryBuilder, Row, postgres::PgRow};
+use sqlx::{Execute, QueryBuilder, Row, postgres::PgRow};
 
-use super::{Store, filters};
+use super::{Store, filters, trace::traced};
 use crate::{
     domain::{
         Attributes, Filter, Interaction, ScoreScale, SurveyKind, SurveyResponse, TenantId,
@@ -29,7 +29,7 @@ pub struct Page<T> {
 }
 
 impl Store {
-    #[tracing::instrument(skip_all, fields(limit))]
+    #[tracing::instrument(skip_all, fields(limit = limit as i64))]
     pub async fn list_survey_responses(
         &self,
         tenant: &TenantId,
@@ -61,7 +61,8 @@ impl Store {
         push_after(&mut qb, "r.respond_time", "r.response_id", after);
         qb.push(" order by r.respond_time, r.response_id limit ")
             .push_bind(limit as i64 + 1);
-        let rows = qb.build().fetch_all(&self.pool).await?;
+        let query = qb.build();
+        let rows = traced(query.sql(), query.fetch_all(&self.pool)).await?;
         let items = rows
             .iter()
             .map(survey_response)
@@ -72,7 +73,7 @@ impl Store {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(limit))]
+    #[tracing::instrument(skip_all, fields(limit = limit as i64))]
     pub async fn list_interactions(
         &self,
         tenant: &TenantId,
@@ -96,7 +97,8 @@ impl Store {
         push_after(&mut qb, "i.open_time", "i.interaction_id", after);
         qb.push(" order by i.open_time, i.interaction_id limit ")
             .push_bind(limit as i64 + 1);
-        let rows = qb.build().fetch_all(&self.pool).await?;
+        let query = qb.build();
+        let rows = traced(query.sql(), query.fetch_all(&self.pool)).await?;
         let items = rows
             .iter()
             .map(interaction)

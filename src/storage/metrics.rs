@@ -5,9 +5,9 @@
 //! the planner estimates well (grouping by `date_trunc(..., zone)` it does not).
 
 use chrono::{DateTime, Utc};
-use sqlx::{QueryBuilder, Row};
+use sqlx::{Execute, QueryBuilder, Row};
 
-use super::{Store, filters};
+use super::{Store, filters, trace::traced};
 use crate::{
     domain::{
         GroupBy, MetricQuery, ScoreScale, SurveyKind, TenantId, report::BucketCount,
@@ -19,7 +19,7 @@ use crate::{
 impl Store {
     /// Counts survey responses of `kind` per bucket of `boundaries` (`[b0, b1, ..., bn]`,
     /// bucket i is `[b_i, b_i+1)`), group, score and scale, with the query's filter.
-    #[tracing::instrument(skip_all, fields(kind = ?kind, buckets = boundaries.len() - 1))]
+    #[tracing::instrument(skip_all, fields(kind = ?kind, buckets = boundaries.len() as i64 - 1))]
     pub async fn score_counts(
         &self,
         tenant: &TenantId,
@@ -51,7 +51,8 @@ impl Store {
             .push_bind(*last);
         filters::push_response_filter(&mut qb, &query.filter);
         qb.push(" group by 1, 2, 3, 4, 5");
-        let rows = qb.build().fetch_all(&self.pool).await?;
+        let query = qb.build();
+        let rows = traced(query.sql(), query.fetch_all(&self.pool)).await?;
         rows.iter()
             .map(|row| {
                 let bucket: i32 = row.try_get("bucket")?;

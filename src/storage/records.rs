@@ -11,7 +11,7 @@ use std::{collections::HashMap, collections::HashSet, ops::Range};
 
 use sqlx::{PgConnection, Row, postgres::PgRow};
 
-use super::Store;
+use super::{Store, trace::traced};
 use crate::{
     domain::{Customer, Interaction, SurveyResponse, TenantId, WriteOutcome},
     error::Error,
@@ -45,13 +45,13 @@ pub struct BatchOutcomes {
 
 impl Store {
     /// Writes every record of the batch atomically.
-    #[tracing::instrument(skip_all, fields(records = batch.len()))]
+    #[tracing::instrument(skip_all, fields(records = batch.len() as i64))]
     pub async fn write_batch(
         &self,
         tenant: &TenantId,
         batch: &RecordBatch,
     ) -> Result<BatchOutcomes, Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = traced("begin", self.pool.begin()).await?;
         let mut outcomes = BatchOutcomes::default();
         for run in unique_runs(&batch.survey_responses, |r| &r.response_id) {
             let rows = &batch.survey_responses[run];
@@ -77,7 +77,7 @@ impl Store {
                 returned,
             ));
         }
-        tx.commit().await?;
+        traced("commit", tx.commit()).await?;
         Ok(outcomes)
     }
 
@@ -88,29 +88,21 @@ impl Store {
         tenant: &TenantId,
         customer_id: &str,
     ) -> Result<(u64, u64, u64), Error> {
-        let mut tx = self.pool.begin().await?;
-        let responses =
-            sqlx::query("delete from survey_responses where tenant_id = $1 and customer_id = $2")
-                .bind(tenant.as_str())
-                .bind(customer_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-        let interactions =
-            sqlx::query("delete from interactions where tenant_id = $1 and customer_id = $2")
-                .bind(tenant.as_str())
-                .bind(customer_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-        let customers =
-            sqlx::query("delete from customers where tenant_id = $1 and customer_id = $2")
-                .bind(tenant.as_str())
-                .bind(customer_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-        tx.commit().await?;
+        let mut tx = traced("begin", self.pool.begin()).await?;
+        let mut erased = [0; 3];
+        for (sql, count) in [
+            "delete from survey_responses where tenant_id = $1 and customer_id = $2",
+            "delete from interactions where tenant_id = $1 and customer_id = $2",
+            "delete from customers where tenant_id = $1 and customer_id = $2",
+        ]
+        .into_iter()
+        .zip(&mut erased)
+        {
+            let query = sqlx::query(sql).bind(tenant.as_str()).bind(customer_id);
+            *count = traced(sql, query.execute(&mut *tx)).await?.rows_affected();
+        }
+        traced("commit", tx.commit()).await?;
+        let [responses, interactions, customers] = erased;
         Ok((responses, interactions, customers))
     }
 }
@@ -159,112 +151,101 @@ fn column<T, U>(rows: &[T], f: impl Fn(&T) -> U) -> Vec<U> {
     rows.iter().map(f).collect()
 }
 
-#[tracing::instrument(skip_all, fields(rows = rows.len()))]
 async fn upsert_survey_responses(
     conn: &mut PgConnection,
     tenant: &TenantId,
     rows: &[SurveyResponse],
 ) -> Result<HashMap<String, bool>, Error> {
-    let returned = sqlx::query(
+    let sql =
         "insert into survey_responses as stored (tenant_id, response_id, survey_id, kind, score,
-             scale_min, scale_max, customer_id, interaction_id, channel, respond_time, comment,
-             attributes, update_time)
-         select $1, r.* from unnest($2::text[], $3::text[], $4::smallint[], $5::smallint[],
-             $6::smallint[], $7::smallint[], $8::text[], $9::text[], $10::text[],
-             $11::timestamptz[], $12::text[], $13::jsonb[], $14::timestamptz[]) as r
-         on conflict (tenant_id, response_id) do update set
-             survey_id = excluded.survey_id, kind = excluded.kind, score = excluded.score,
-             scale_min = excluded.scale_min, scale_max = excluded.scale_max,
-             customer_id = excluded.customer_id, interaction_id = excluded.interaction_id,
-             channel = excluded.channel, respond_time = excluded.respond_time,
-             comment = excluded.comment, attributes = excluded.attributes,
-             update_time = excluded.update_time
-         where stored.update_time < excluded.update_time
-         returning response_id, (xmax = 0) as created",
-    )
-    .bind(tenant.as_str())
-    .bind(column(rows, |r| r.response_id.clone()))
-    .bind(column(rows, |r| r.survey_id.clone()))
-    .bind(column(rows, |r| r.kind.code()))
-    .bind(column(rows, |r| r.score))
-    .bind(column(rows, |r| r.scale.min))
-    .bind(column(rows, |r| r.scale.max))
-    .bind(column(rows, |r| r.customer_id.clone()))
-    .bind(column(rows, |r| r.interaction_id.clone()))
-    .bind(column(rows, |r| r.channel.clone()))
-    .bind(column(rows, |r| r.respond_time))
-    .bind(column(rows, |r| r.comment.clone()))
-    .bind(column(rows, |r| r.attributes.to_json()))
-    .bind(column(rows, |r| r.update_time))
-    .fetch_all(conn)
-    .await?;
-    returned_rows(returned)
+         scale_min, scale_max, customer_id, interaction_id, channel, respond_time, comment,
+         attributes, update_time)
+     select $1, r.* from unnest($2::text[], $3::text[], $4::smallint[], $5::smallint[],
+         $6::smallint[], $7::smallint[], $8::text[], $9::text[], $10::text[],
+         $11::timestamptz[], $12::text[], $13::jsonb[], $14::timestamptz[]) as r
+     on conflict (tenant_id, response_id) do update set
+         survey_id = excluded.survey_id, kind = excluded.kind, score = excluded.score,
+         scale_min = excluded.scale_min, scale_max = excluded.scale_max,
+         customer_id = excluded.customer_id, interaction_id = excluded.interaction_id,
+         channel = excluded.channel, respond_time = excluded.respond_time,
+         comment = excluded.comment, attributes = excluded.attributes,
+         update_time = excluded.update_time
+     where stored.update_time < excluded.update_time
+     returning response_id, (xmax = 0) as created";
+    let query = sqlx::query(sql)
+        .bind(tenant.as_str())
+        .bind(column(rows, |r| r.response_id.clone()))
+        .bind(column(rows, |r| r.survey_id.clone()))
+        .bind(column(rows, |r| r.kind.code()))
+        .bind(column(rows, |r| r.score))
+        .bind(column(rows, |r| r.scale.min))
+        .bind(column(rows, |r| r.scale.max))
+        .bind(column(rows, |r| r.customer_id.clone()))
+        .bind(column(rows, |r| r.interaction_id.clone()))
+        .bind(column(rows, |r| r.channel.clone()))
+        .bind(column(rows, |r| r.respond_time))
+        .bind(column(rows, |r| r.comment.clone()))
+        .bind(column(rows, |r| r.attributes.to_json()))
+        .bind(column(rows, |r| r.update_time));
+    returned_rows(traced(sql, query.fetch_all(conn)).await?)
 }
 
-#[tracing::instrument(skip_all, fields(rows = rows.len()))]
 async fn upsert_interactions(
     conn: &mut PgConnection,
     tenant: &TenantId,
     rows: &[Interaction],
 ) -> Result<HashMap<String, bool>, Error> {
-    let returned = sqlx::query(
-        "insert into interactions as stored (tenant_id, interaction_id, customer_id, channel,
-             agent_id, team_id, open_time, first_response_time, resolve_time, attributes,
-             update_time)
-         select $1, r.* from unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-             $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::jsonb[],
-             $11::timestamptz[]) as r
-         on conflict (tenant_id, interaction_id) do update set
-             customer_id = excluded.customer_id, channel = excluded.channel,
-             agent_id = excluded.agent_id, team_id = excluded.team_id,
-             open_time = excluded.open_time, first_response_time = excluded.first_response_time,
-             resolve_time = excluded.resolve_time, attributes = excluded.attributes,
-             update_time = excluded.update_time
-         where stored.update_time < excluded.update_time
-         returning interaction_id, (xmax = 0) as created",
-    )
-    .bind(tenant.as_str())
-    .bind(column(rows, |r| r.interaction_id.clone()))
-    .bind(column(rows, |r| r.customer_id.clone()))
-    .bind(column(rows, |r| r.channel.clone()))
-    .bind(column(rows, |r| r.agent_id.clone()))
-    .bind(column(rows, |r| r.team_id.clone()))
-    .bind(column(rows, |r| r.open_time))
-    .bind(column(rows, |r| r.first_response_time))
-    .bind(column(rows, |r| r.resolve_time))
-    .bind(column(rows, |r| r.attributes.to_json()))
-    .bind(column(rows, |r| r.update_time))
-    .fetch_all(conn)
-    .await?;
-    returned_rows(returned)
+    let sql = "insert into interactions as stored (tenant_id, interaction_id, customer_id, channel,
+         agent_id, team_id, open_time, first_response_time, resolve_time, attributes,
+         update_time)
+     select $1, r.* from unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+         $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::jsonb[],
+         $11::timestamptz[]) as r
+     on conflict (tenant_id, interaction_id) do update set
+         customer_id = excluded.customer_id, channel = excluded.channel,
+         agent_id = excluded.agent_id, team_id = excluded.team_id,
+         open_time = excluded.open_time, first_response_time = excluded.first_response_time,
+         resolve_time = excluded.resolve_time, attributes = excluded.attributes,
+         update_time = excluded.update_time
+     where stored.update_time < excluded.update_time
+     returning interaction_id, (xmax = 0) as created";
+    let query = sqlx::query(sql)
+        .bind(tenant.as_str())
+        .bind(column(rows, |r| r.interaction_id.clone()))
+        .bind(column(rows, |r| r.customer_id.clone()))
+        .bind(column(rows, |r| r.channel.clone()))
+        .bind(column(rows, |r| r.agent_id.clone()))
+        .bind(column(rows, |r| r.team_id.clone()))
+        .bind(column(rows, |r| r.open_time))
+        .bind(column(rows, |r| r.first_response_time))
+        .bind(column(rows, |r| r.resolve_time))
+        .bind(column(rows, |r| r.attributes.to_json()))
+        .bind(column(rows, |r| r.update_time));
+    returned_rows(traced(sql, query.fetch_all(conn)).await?)
 }
 
-#[tracing::instrument(skip_all, fields(rows = rows.len()))]
 async fn upsert_customers(
     conn: &mut PgConnection,
     tenant: &TenantId,
     rows: &[Customer],
 ) -> Result<HashMap<String, bool>, Error> {
-    let returned = sqlx::query(
-        "insert into customers as stored (tenant_id, customer_id, acquire_time, churn_time,
-             attributes, update_time)
-         select $1, r.* from unnest($2::text[], $3::timestamptz[], $4::timestamptz[],
-             $5::jsonb[], $6::timestamptz[]) as r
-         on conflict (tenant_id, customer_id) do update set
-             acquire_time = excluded.acquire_time, churn_time = excluded.churn_time,
-             attributes = excluded.attributes, update_time = excluded.update_time
-         where stored.update_time < excluded.update_time
-         returning customer_id, (xmax = 0) as created",
-    )
-    .bind(tenant.as_str())
-    .bind(column(rows, |r| r.customer_id.clone()))
-    .bind(column(rows, |r| r.acquire_time))
-    .bind(column(rows, |r| r.churn_time))
-    .bind(column(rows, |r| r.attributes.to_json()))
-    .bind(column(rows, |r| r.update_time))
-    .fetch_all(conn)
-    .await?;
-    returned_rows(returned)
+    let sql = "insert into customers as stored (tenant_id, customer_id, acquire_time, churn_time,
+         attributes, update_time)
+     select $1, r.* from unnest($2::text[], $3::timestamptz[], $4::timestamptz[],
+         $5::jsonb[], $6::timestamptz[]) as r
+     on conflict (tenant_id, customer_id) do update set
+         acquire_time = excluded.acquire_time, churn_time = excluded.churn_time,
+         attributes = excluded.attributes, update_time = excluded.update_time
+     where stored.update_time < excluded.update_time
+     returning customer_id, (xmax = 0) as created";
+    let query = sqlx::query(sql)
+        .bind(tenant.as_str())
+        .bind(column(rows, |r| r.customer_id.clone()))
+        .bind(column(rows, |r| r.acquire_time))
+        .bind(column(rows, |r| r.churn_time))
+        .bind(column(rows, |r| r.attributes.to_json()))
+        .bind(column(rows, |r| r.update_time));
+    returned_rows(traced(sql, query.fetch_all(conn)).await?)
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Test harness: every test gets a fresh database, a server on port 0 and connected clients.
 
-use std::{str::FromStr, time::Duration};
+use std::{process::Stdio, str::FromStr, time::Duration};
 
 use cxmetrics::{
     commands,
@@ -13,7 +13,10 @@ use sqlx::{
     Connection, Executor, PgConnection,
     postgres::{PgConnectOptions, PgPoolOptions},
 };
-use tokio::sync::oneshot;
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    sync::oneshot,
+};
 use tonic::{
     Request, Status,
     metadata::{Ascii, MetadataValue},
@@ -264,4 +267,39 @@ pub fn violated_fields(status: &Status) -> Vec<String> {
         .into_iter()
         .map(|v| v.field)
         .collect()
+}
+
+/// Starts the real binary on an ephemeral port with extra environment `env`; returns the
+/// child and its address.
+pub async fn spawn_binary(
+    database_url: &str,
+    env: &[(&str, &str)],
+) -> (tokio::process::Child, String) {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cxmetrics"))
+        .arg("serve")
+        .env("DATABASE_URL", database_url)
+        .env("CXMETRICS_LISTEN", "127.0.0.1:0")
+        .env("CXMETRICS_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .envs(env.iter().copied())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the binary");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("the server exited before listening");
+        let log: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
+        if log["fields"]["message"] == "cxmetrics listening" {
+            break log["fields"]["addr"].as_str().unwrap().to_owned();
+        }
+    };
+    // Keep draining stderr so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, addr)
 }

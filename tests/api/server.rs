@@ -1,14 +1,10 @@
 //! Health, reflection, compression, database outages, shutdown and the binary's own
 //! configuration checks and key commands.
 
-use std::{
-    process::Stdio,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use cxmetrics::proto as pb;
 use tokio::{
-    io::{AsyncBufReadExt, BufReader},
     net::{TcpListener, TcpStream},
     sync::watch,
 };
@@ -190,39 +186,10 @@ async fn a_database_outage_gives_unavailable_and_not_serving_then_recovers_by_it
     assert_eq!(app.count("select count(*) from customers").await, 2);
 }
 
-/// Starts the real binary on an ephemeral port; returns the child and its address.
-async fn spawn_binary(database_url: &str) -> (tokio::process::Child, String) {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cxmetrics"))
-        .arg("serve")
-        .env("DATABASE_URL", database_url)
-        .env("CXMETRICS_LISTEN", "127.0.0.1:0")
-        .env("CXMETRICS_LOG_FORMAT", "json")
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the binary");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines
-            .next_line()
-            .await
-            .unwrap()
-            .expect("the server exited before listening");
-        let log: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
-        if log["fields"]["message"] == "cxmetrics listening" {
-            break log["fields"]["addr"].as_str().unwrap().to_owned();
-        }
-    };
-    // Keep draining stderr so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, addr)
-}
-
 #[tokio::test]
 async fn sigterm_lets_an_in_flight_import_finish_then_exits_cleanly() {
     let app = spawn_app().await;
-    let (mut child, addr) = spawn_binary(&app.database_url).await;
+    let (mut child, addr) = spawn_binary(&app.database_url, &[]).await;
     let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
         .unwrap()
         .connect()
