@@ -22,7 +22,7 @@ use cxmetrics::{
         metrics_service_client::MetricsServiceClient,
     },
     startup::Application,
-    storage::{DbSettings, Store},
+    storage::{DEFAULT_READ_TIMEOUT, DbSettings, Store},
 };
 use sqlx::{Connection, Executor, PgConnection};
 use tonic::{Request, transport::Channel};
@@ -102,6 +102,7 @@ async fn main() -> anyhow::Result<()> {
         url: url.clone(),
         max_connections: 8,
         acquire_timeout: Duration::from_secs(5),
+        read_timeout: DEFAULT_READ_TIMEOUT,
     };
     let store = Store::connect_lazy(&db)?;
     store.migrate().await?;

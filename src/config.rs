@@ -101,6 +101,11 @@ pub struct DbArgs {
     #[arg(long, env = "CXMETRICS_DB_ACQUIRE_TIMEOUT_SECS", default_value_t = 5,
           value_parser = clap::value_parser!(u64).range(1..=600))]
     pub acquire_timeout_secs: u64,
+    /// Seconds a metric or listing query may run at most; a caller's shorter deadline
+    /// (grpc-timeout) bounds it further. PostgreSQL cancels the query when it runs out.
+    #[arg(long, env = "CXMETRICS_READ_TIMEOUT_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub read_timeout_secs: u64,
 }
 
 impl DbArgs {
@@ -109,6 +114,7 @@ impl DbArgs {
             url: self.database_url.clone(),
             max_connections: self.pool_size,
             acquire_timeout: Duration::from_secs(self.acquire_timeout_secs),
+            read_timeout: Duration::from_secs(self.read_timeout_secs),
         }
     }
 }

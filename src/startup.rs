@@ -11,7 +11,7 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
     config::Settings,
-    grpc::{Authenticator, CalendarApi, FeedbackApi, MetricsApi, RpcSpanLayer},
+    grpc::{Authenticator, CalendarApi, DeadlineLayer, FeedbackApi, MetricsApi, RpcSpanLayer},
     proto::{
         self, calendar_service_server::CalendarServiceServer,
         feedback_service_server::FeedbackServiceServer,
@@ -106,6 +106,7 @@ impl Application {
         tracing::info!(%addr, "cxmetrics listening");
         let server = Server::builder()
             .layer(RpcSpanLayer)
+            .layer(DeadlineLayer)
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)

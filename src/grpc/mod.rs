@@ -1,10 +1,11 @@
 //! The gRPC surface: one file per proto service, translating proto messages to domain types
 //! and back. Authentication lives in `auth`, record parsing in `convert`, the SERVER span of
-//! every call in `rpc_span`.
+//! every call in `rpc_span`, its deadline in `deadline`.
 
 pub mod auth;
 mod calendars;
 pub mod convert;
+mod deadline;
 mod feedback;
 mod import;
 mod metrics;
@@ -15,6 +16,7 @@ pub mod rpc_span;
 
 pub use auth::{Authenticator, Caller};
 pub use calendars::CalendarApi;
+pub use deadline::DeadlineLayer;
 pub use feedback::FeedbackApi;
 pub use metrics::MetricsApi;
 pub use rpc_span::{RpcSpan, RpcSpanLayer};

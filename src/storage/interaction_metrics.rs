@@ -1,9 +1,9 @@
 //! Queries behind the response-time, retention and cohort reports.
 
 use chrono::{DateTime, Utc};
-use sqlx::{Execute, QueryBuilder, Row};
+use sqlx::{QueryBuilder, Row};
 
-use super::{Store, filters, trace::traced};
+use super::{Store, filters};
 use crate::{
     domain::{
         MetricQuery, TenantId, report::Bucketed, response_times::InteractionTimes,
@@ -40,7 +40,7 @@ impl Store {
         .push_bind(*last);
         filters::push_interaction_filter(&mut qb, &query.filter);
         let query = qb.build();
-        let rows = traced(query.sql(), query.fetch_all(&self.pool)).await?;
+        let rows = self.read_rows(query).await?;
         rows.iter()
             .map(|row| {
                 let bucket: i32 = row.try_get("bucket")?;
@@ -100,7 +100,7 @@ impl Store {
             .bind(starts)
             .bind(ends)
             .bind(category_at);
-        let rows = traced(&sql, query.fetch_all(&self.pool)).await?;
+        let rows = self.read_rows(query).await?;
         rows.iter()
             .map(|row| {
                 let idx: i64 = row.try_get("idx")?;
@@ -148,7 +148,7 @@ impl Store {
             .bind(tenant.as_str())
             .bind(boundaries)
             .bind(cohorts_end);
-        let rows = traced(sql, query.fetch_all(&self.pool)).await?;
+        let rows = self.read_rows(query).await?;
         rows.iter()
             .map(|row| {
                 let cohort: i32 = row.try_get("cohort")?;

@@ -3,9 +3,9 @@
 //! every row that existed when paging began is returned exactly once.
 
 use chrono::{DateTime, Utc};
-use sqlx::{Execute, QueryBuilder, Row, postgres::PgRow};
+use sqlx::{QueryBuilder, Row, postgres::PgRow};
 
-use super::{Store, filters, trace::traced};
+use super::{Store, filters};
 use crate::{
     domain::{
         Attributes, Filter, Interaction, ScoreScale, SurveyKind, SurveyResponse, TenantId,
@@ -62,7 +62,7 @@ impl Store {
         qb.push(" order by r.respond_time, r.response_id limit ")
             .push_bind(limit as i64 + 1);
         let query = qb.build();
-        let rows = traced(query.sql(), query.fetch_all(&self.pool)).await?;
+        let rows = self.read_rows(query).await?;
         let items = rows
             .iter()
             .map(survey_response)
@@ -98,7 +98,7 @@ impl Store {
         qb.push(" order by i.open_time, i.interaction_id limit ")
             .push_bind(limit as i64 + 1);
         let query = qb.build();
-        let rows = traced(query.sql(), query.fetch_all(&self.pool)).await?;
+        let rows = self.read_rows(query).await?;
         let items = rows
             .iter()
             .map(interaction)

@@ -5,9 +5,9 @@
 //! the planner estimates well (grouping by `date_trunc(..., zone)` it does not).
 
 use chrono::{DateTime, Utc};
-use sqlx::{Execute, QueryBuilder, Row};
+use sqlx::{QueryBuilder, Row};
 
-use super::{Store, filters, trace::traced};
+use super::{Store, filters};
 use crate::{
     domain::{
         GroupBy, MetricQuery, ScoreScale, SurveyKind, TenantId, report::BucketCount,
@@ -52,7 +52,7 @@ impl Store {
         filters::push_response_filter(&mut qb, &query.filter);
         qb.push(" group by 1, 2, 3, 4, 5");
         let query = qb.build();
-        let rows = traced(query.sql(), query.fetch_all(&self.pool)).await?;
+        let rows = self.read_rows(query).await?;
         rows.iter()
             .map(|row| {
                 let bucket: i32 = row.try_get("bucket")?;

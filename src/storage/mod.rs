@@ -3,6 +3,7 @@
 //! of a call runs in its CLIENT span (`trace`).
 
 mod calendars;
+mod deadline;
 mod filters;
 mod interaction_metrics;
 mod keys;
@@ -20,12 +21,16 @@ use sqlx::{
 };
 
 pub use calendars::StoredCalendar;
+pub use deadline::with_deadline;
 pub use keys::{KeyRow, StoredKey};
 pub use listing::{Cursor, Page};
 pub use records::{BatchOutcomes, RecordBatch};
 
 /// The embedded migrations of `migrations/`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+
+/// The read timeout when none is configured.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Connection settings for the pool.
 #[derive(Debug, Clone)]
@@ -34,12 +39,15 @@ pub struct DbSettings {
     pub max_connections: u32,
     /// How long a call waits for a free connection before it fails with UNAVAILABLE.
     pub acquire_timeout: Duration,
+    /// The longest a metric or listing query may run, even for a caller without a deadline.
+    pub read_timeout: Duration,
 }
 
 /// The handle every layer above uses to reach PostgreSQL.
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: PgPool,
+    read_timeout: Duration,
 }
 
 impl Store {
@@ -58,11 +66,18 @@ impl Store {
             .max_connections(settings.max_connections)
             .acquire_timeout(settings.acquire_timeout)
             .connect_lazy_with(options);
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            read_timeout: settings.read_timeout,
+        })
     }
 
+    /// A store over an existing pool, with the default read timeout.
     pub fn from_pool(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            read_timeout: DEFAULT_READ_TIMEOUT,
+        }
     }
 
     pub fn pool(&self) -> &PgPool {

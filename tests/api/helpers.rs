@@ -7,7 +7,7 @@ use cxmetrics::{
     config::Settings,
     proto::{self as pb, feedback_service_client::FeedbackServiceClient},
     startup::Application,
-    storage::{DbSettings, Store},
+    storage::{DEFAULT_READ_TIMEOUT, DbSettings, Store},
 };
 use sqlx::{
     Connection, Executor, PgConnection,
@@ -67,6 +67,7 @@ pub struct Options {
     pub server_database_url: Option<String>,
     pub health_interval: Duration,
     pub key_cache_ttl: Duration,
+    pub read_timeout: Duration,
 }
 
 impl Default for Options {
@@ -75,6 +76,7 @@ impl Default for Options {
             server_database_url: None,
             health_interval: Duration::from_millis(100),
             key_cache_ttl: Duration::from_millis(500),
+            read_timeout: DEFAULT_READ_TIMEOUT,
         }
     }
 }
@@ -107,6 +109,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         url: server_url,
         max_connections: 8,
         acquire_timeout: Duration::from_secs(1),
+        read_timeout: options.read_timeout,
     };
     let settings = Settings {
         listen: "127.0.0.1:0".parse().unwrap(),

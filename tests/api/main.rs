@@ -2,6 +2,7 @@
 
 mod auth;
 mod calendars;
+mod deadlines;
 mod helpers;
 mod import;
 mod interaction_metrics;
