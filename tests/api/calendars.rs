@@ -1,7 +1,7 @@
 //! Business-hours calendars: CRUD, validation, scopes and tenants, and response times in
 //! business seconds checked against a minute-by-minute walk written here.
 
-use std::{collections::BTreeSet, sync::OnceLock};
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
@@ -10,7 +10,6 @@ use cxmetrics::proto::{
     metrics_service_client::MetricsServiceClient,
 };
 use proptest::prelude::*;
-use tokio::runtime::Runtime;
 use tonic::{Code, service::interceptor::InterceptedService, transport::Channel};
 
 use crate::helpers::*;
@@ -515,20 +514,6 @@ fn cal_strategy() -> impl Strategy<Value = Cal> {
 /// Just before the 2026 spring DST change of Europe and North America.
 fn base() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 5, 0, 0, 0).unwrap()
-}
-
-struct World {
-    runtime: Runtime,
-    app: TestApp,
-}
-
-fn world() -> &'static World {
-    static WORLD: OnceLock<World> = OnceLock::new();
-    WORLD.get_or_init(|| {
-        let runtime = Runtime::new().unwrap();
-        let app = runtime.block_on(spawn_app());
-        World { runtime, app }
-    })
 }
 
 /// (open minute after base, minutes to first response, further minutes to resolution)

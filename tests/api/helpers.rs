@@ -306,3 +306,19 @@ pub async fn spawn_binary(
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     (child, addr)
 }
+
+/// One server, and the runtime it runs on, shared by the property tests of this binary:
+/// each case works in a tenant of its own, so cases never see each other's data.
+pub struct World {
+    pub runtime: tokio::runtime::Runtime,
+    pub app: TestApp,
+}
+
+pub fn world() -> &'static World {
+    static WORLD: std::sync::OnceLock<World> = std::sync::OnceLock::new();
+    WORLD.get_or_init(|| {
+        let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+        let app = runtime.block_on(spawn_app());
+        World { runtime, app }
+    })
+}

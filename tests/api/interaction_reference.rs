@@ -2,16 +2,12 @@
 //! reference computation over the raw records written here (sorted-array percentiles,
 //! per-customer walks), sharing no code with the service.
 
-use std::{
-    collections::{BTreeMap, HashMap, HashSet},
-    sync::OnceLock,
-};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use cxmetrics::proto::{self as pb, metrics_service_client::MetricsServiceClient};
 use proptest::prelude::*;
-use tokio::runtime::Runtime;
 
 use crate::helpers::*;
 
@@ -31,20 +27,6 @@ fn close(a: Option<f64>, b: Option<f64>) -> bool {
         (None, None) => true,
         _ => false,
     }
-}
-
-struct World {
-    runtime: Runtime,
-    app: TestApp,
-}
-
-fn world() -> &'static World {
-    static WORLD: OnceLock<World> = OnceLock::new();
-    WORLD.get_or_init(|| {
-        let runtime = Runtime::new().unwrap();
-        let app = runtime.block_on(spawn_app());
-        World { runtime, app }
-    })
 }
 
 async fn tenant_key(app: &TestApp) -> String {

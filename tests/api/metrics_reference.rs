@@ -2,13 +2,12 @@
 //! computation written here, over random records and random queries. The reference walks
 //! the raw records one by one; it shares no code with the service.
 
-use std::{collections::BTreeMap, sync::OnceLock};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use cxmetrics::proto::{self as pb, metrics_service_client::MetricsServiceClient};
 use proptest::prelude::*;
-use tokio::runtime::Runtime;
 
 use crate::helpers::*;
 
@@ -354,20 +353,6 @@ fn check_series<'a, T>(
                 .collect()
         })
         .collect()
-}
-
-struct World {
-    runtime: Runtime,
-    app: TestApp,
-}
-
-fn world() -> &'static World {
-    static WORLD: OnceLock<World> = OnceLock::new();
-    WORLD.get_or_init(|| {
-        let runtime = Runtime::new().unwrap();
-        let app = runtime.block_on(spawn_app());
-        World { runtime, app }
-    })
 }
 
 async fn run_case(app: &TestApp, mut resps: Vec<Resp>, q: Query, case: usize) {
