@@ -103,6 +103,7 @@ async fn main() -> anyhow::Result<()> {
         max_connections: 8,
         acquire_timeout: Duration::from_secs(5),
         read_timeout: DEFAULT_READ_TIMEOUT,
+        read_url: None,
     };
     let store = Store::connect_lazy(&db)?;
     store.migrate().await?;

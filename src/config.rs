@@ -115,6 +115,7 @@ impl DbArgs {
             max_connections: self.pool_size,
             acquire_timeout: Duration::from_secs(self.acquire_timeout_secs),
             read_timeout: Duration::from_secs(self.read_timeout_secs),
+            read_url: None,
         }
     }
 }
@@ -123,6 +124,10 @@ impl DbArgs {
 pub struct ServeArgs {
     #[command(flatten)]
     pub db: DbArgs,
+    /// A read replica of DATABASE_URL for metric and listing queries (writes, keys and
+    /// calendars stay on DATABASE_URL). Reads then lag writes by the replication delay.
+    #[arg(long, env = "CXMETRICS_READ_DATABASE_URL", hide_env_values = true)]
+    pub read_database_url: Option<String>,
     /// Address to listen on.
     #[arg(long, env = "CXMETRICS_LISTEN", default_value = "127.0.0.1:50051")]
     pub listen: SocketAddr,
@@ -153,7 +158,10 @@ impl From<&ServeArgs> for Settings {
     fn from(args: &ServeArgs) -> Self {
         Self {
             listen: args.listen,
-            db: args.db.settings(),
+            db: DbSettings {
+                read_url: args.read_database_url.clone(),
+                ..args.db.settings()
+            },
             shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
             max_message_bytes: args.max_message_bytes,
             key_cache_ttl: Duration::from_secs(args.key_cache_secs),

@@ -122,7 +122,7 @@ impl Application {
                 tracing::warn!(?grace, "in-flight calls did not finish in time; exiting anyway");
             }
         }
-        self.store.pool().close().await;
+        self.store.close().await;
         tracing::info!("stopped");
         Ok(())
     }

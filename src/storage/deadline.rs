@@ -44,14 +44,15 @@ fn statement_timeout(remaining: Option<Duration>, cap: Duration) -> Option<u128>
 }
 
 impl Store {
-    /// Runs one read statement in a transaction bounded by the caller's deadline.
+    /// Runs one read statement (on the read replica, when there is one) in a transaction
+    /// bounded by the caller's deadline.
     pub(crate) async fn read_rows(
         &self,
         query: Query<'_, Postgres, PgArguments>,
     ) -> Result<Vec<PgRow>, Error> {
         let timeout =
             statement_timeout(remaining(), self.read_timeout).ok_or(Error::DeadlineExceeded)?;
-        let mut tx = traced("begin", self.pool.begin()).await?;
+        let mut tx = traced("begin", self.read_pool.begin()).await?;
         let set = "select set_config('statement_timeout', $1, true)";
         let bound = sqlx::query(set).bind(format!("{timeout}ms"));
         traced(set, bound.execute(&mut *tx)).await?;

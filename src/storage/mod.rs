@@ -41,12 +41,32 @@ pub struct DbSettings {
     pub acquire_timeout: Duration,
     /// The longest a metric or listing query may run, even for a caller without a deadline.
     pub read_timeout: Duration,
+    /// A read replica for metric and listing queries; None reads from `url`.
+    pub read_url: Option<String>,
+}
+
+/// A pool of `url` that connects on first use, so that the service starts even while the
+/// database is down.
+fn lazy_pool(settings: &DbSettings, url: &str) -> Result<PgPool, sqlx::Error> {
+    let options = PgConnectOptions::from_str(url)?
+        .application_name("cxmetrics")
+        // Metric queries are short and parameterised: JIT compilation only adds latency.
+        // The planner cannot estimate the groups of a bucketed aggregate and falls back to
+        // sorting on disk with the default work_mem; hashing the few real groups in memory
+        // is about twice as fast.
+        .options([("jit", "off"), ("work_mem", "64MB")]);
+    Ok(PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(settings.acquire_timeout)
+        .connect_lazy_with(options))
 }
 
 /// The handle every layer above uses to reach PostgreSQL.
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: PgPool,
+    /// Metric and listing queries: a replica's pool, or the same pool.
+    read_pool: PgPool,
     read_timeout: Duration,
 }
 
@@ -54,20 +74,16 @@ impl Store {
     /// Builds a lazily connecting pool: the service starts even while the database is down
     /// and connects once it answers.
     pub fn connect_lazy(settings: &DbSettings) -> anyhow::Result<Self> {
-        let options = PgConnectOptions::from_str(&settings.url)
-            .context("DATABASE_URL is not a valid PostgreSQL URL")?
-            .application_name("cxmetrics")
-            // Metric queries are short and parameterised: JIT compilation only adds latency.
-            // The planner cannot estimate the groups of a bucketed aggregate and falls back
-            // to sorting on disk with the default work_mem; hashing the few real groups in
-            // memory is about twice as fast.
-            .options([("jit", "off"), ("work_mem", "64MB")]);
-        let pool = PgPoolOptions::new()
-            .max_connections(settings.max_connections)
-            .acquire_timeout(settings.acquire_timeout)
-            .connect_lazy_with(options);
+        let pool = lazy_pool(settings, &settings.url)
+            .context("DATABASE_URL is not a valid PostgreSQL URL")?;
+        let read_pool = match &settings.read_url {
+            Some(url) => lazy_pool(settings, url)
+                .context("the read database URL is not a valid PostgreSQL URL")?,
+            None => pool.clone(),
+        };
         Ok(Self {
             pool,
+            read_pool,
             read_timeout: settings.read_timeout,
         })
     }
@@ -75,6 +91,7 @@ impl Store {
     /// A store over an existing pool, with the default read timeout.
     pub fn from_pool(pool: PgPool) -> Self {
         Self {
+            read_pool: pool.clone(),
             pool,
             read_timeout: DEFAULT_READ_TIMEOUT,
         }
@@ -82,6 +99,12 @@ impl Store {
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// Closes every connection, waiting for those in use to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+        self.read_pool.close().await;
     }
 
     /// Applies pending migrations (sqlx takes an advisory lock, so concurrent starts are safe).

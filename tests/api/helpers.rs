@@ -68,6 +68,8 @@ pub struct Options {
     pub health_interval: Duration,
     pub key_cache_ttl: Duration,
     pub read_timeout: Duration,
+    /// Serve metric and listing reads from this database instead.
+    pub read_database_url: Option<String>,
 }
 
 impl Default for Options {
@@ -77,6 +79,7 @@ impl Default for Options {
             health_interval: Duration::from_millis(100),
             key_cache_ttl: Duration::from_millis(500),
             read_timeout: DEFAULT_READ_TIMEOUT,
+            read_database_url: None,
         }
     }
 }
@@ -110,6 +113,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         max_connections: 8,
         acquire_timeout: Duration::from_secs(1),
         read_timeout: options.read_timeout,
+        read_url: options.read_database_url.clone(),
     };
     let settings = Settings {
         listen: "127.0.0.1:0".parse().unwrap(),

@@ -2,7 +2,6 @@
 
 mod auth;
 mod calendars;
-mod deadlines;
 mod helpers;
 mod import;
 mod interaction_metrics;
@@ -10,6 +9,7 @@ mod interaction_reference;
 mod listing;
 mod metrics;
 mod metrics_reference;
+mod reads;
 mod records;
 mod server;
 mod validation;

@@ -1,6 +1,6 @@
-//! Deadlines reach the database: a query blocked behind a lock is cancelled by PostgreSQL
-//! when the caller's deadline (or the service's read timeout) runs out, instead of waiting
-//! on after nobody wants its answer.
+//! Reads: a query blocked behind a lock is cancelled by PostgreSQL when the caller's
+//! deadline (or the service's read timeout) runs out, instead of waiting on after nobody
+//! wants its answer; with a read database, metric and listing reads go there.
 
 use std::time::Duration;
 
@@ -97,4 +97,57 @@ async fn the_read_timeout_bounds_a_caller_without_a_deadline() {
         .unwrap_err();
     assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
     assert_eq!(lock_waiters_after_settling(&app).await, 0);
+}
+
+#[tokio::test]
+async fn metric_and_listing_reads_go_to_the_read_database_and_writes_to_the_primary() {
+    // The "replica": a second database of the same schema, written through its own server.
+    let replica = spawn_app().await;
+    let app = spawn_app_with(Options {
+        read_database_url: Some(replica.database_url.clone()),
+        ..Options::default()
+    })
+    .await;
+    let record = |app: &TestApp, response: pb::SurveyResponse| {
+        let mut feedback = app.feedback();
+        async move {
+            feedback
+                .record_survey_response(pb::RecordSurveyResponseRequest {
+                    survey_response: Some(response),
+                })
+                .await
+                .unwrap();
+        }
+    };
+    record(&app, nps("on-primary", "c1", 10)).await;
+    record(&replica, nps("on-replica", "c2", 3)).await;
+    assert_eq!(app.count("select count(*) from survey_responses").await, 1);
+
+    let report = MetricsServiceClient::new(app.channel.clone())
+        .get_nps(nps_request(&app.key, None))
+        .await
+        .unwrap()
+        .into_inner();
+    let total = report.total.unwrap();
+    assert_eq!((total.responses, total.nps), (1, Some(-100.0)));
+    let mut request = Request::new(pb::ListSurveyResponsesRequest {
+        time_range: nps_request(&app.key, None).into_inner().time_range,
+        ..Default::default()
+    });
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {}", app.key).parse().unwrap(),
+    );
+    let listed = app
+        .feedback_with(None)
+        .list_survey_responses(request)
+        .await
+        .unwrap()
+        .into_inner();
+    let ids: Vec<_> = listed
+        .survey_responses
+        .iter()
+        .map(|r| r.response_id.as_str())
+        .collect();
+    assert_eq!(ids, ["on-replica"]);
 }
