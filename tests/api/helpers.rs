@@ -118,6 +118,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         max_message_bytes: 16 * 1024 * 1024,
         key_cache_ttl: options.key_cache_ttl,
         health_interval: options.health_interval,
+        tls: None,
     };
     let app = Application::build_with_store(settings, Store::connect_lazy(&db).unwrap())
         .await
