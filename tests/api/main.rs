@@ -12,4 +12,5 @@ mod metrics;
 mod metrics_reference;
 mod records;
 mod server;
+mod tls;
 mod validation;
