@@ -115,6 +115,7 @@ async fn main() -> anyhow::Result<()> {
         max_message_bytes: 16 << 20,
         key_cache_ttl: Duration::from_secs(60),
         health_interval: Duration::from_secs(5),
+        tls: None,
     };
     let app = Application::build_with_store(settings, store.clone()).await?;
     let addr = app.local_addr();

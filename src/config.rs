@@ -7,6 +7,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::storage::DbSettings;
 
+mod tls;
+
+pub use tls::{TlsArgs, TlsSettings};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "cxmetrics",
@@ -140,6 +144,8 @@ pub struct ServeArgs {
     /// Seconds a cached API key is trusted before it is looked up again (revocation delay).
     #[arg(long, env = "CXMETRICS_KEY_CACHE_SECS", default_value_t = 5)]
     pub key_cache_secs: u64,
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 /// Everything `startup::Application` needs, independent of how it was configured.
@@ -152,11 +158,14 @@ pub struct Settings {
     pub key_cache_ttl: Duration,
     /// How often the health check pings the database.
     pub health_interval: Duration,
+    /// Serve TLS (and mutual TLS) with this material; plaintext when `None`.
+    pub tls: Option<TlsSettings>,
 }
 
-impl From<&ServeArgs> for Settings {
-    fn from(args: &ServeArgs) -> Self {
-        Self {
+impl Settings {
+    /// The settings of `serve`, with the TLS files read and checked.
+    pub fn load(args: &ServeArgs) -> anyhow::Result<Self> {
+        Ok(Self {
             listen: args.listen,
             db: DbSettings {
                 read_url: args.read_database_url.clone(),
@@ -166,7 +175,8 @@ impl From<&ServeArgs> for Settings {
             max_message_bytes: args.max_message_bytes,
             key_cache_ttl: Duration::from_secs(args.key_cache_secs),
             health_interval: Duration::from_secs(2),
-        }
+            tls: args.tls.load()?,
+        })
     }
 }
 

@@ -36,7 +36,7 @@ async fn main() -> ExitCode {
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(args) => {
-            let app = Application::build(Settings::from(&args)).await?;
+            let app = Application::build(Settings::load(&args)?).await?;
             app.run_until_stopped(shutdown_signal()).await
         }
         Command::Migrate(db) => commands::migrate(&db).await,

@@ -103,8 +103,18 @@ impl Application {
             let _ = draining_tx.send(());
         };
         let incoming = TcpIncoming::from(self.listener).with_nodelay(Some(true));
-        tracing::info!(%addr, "cxmetrics listening");
-        let server = Server::builder()
+        let mut builder = Server::builder();
+        let tls = match &self.settings.tls {
+            Some(tls) => {
+                builder = builder
+                    .tls_config(tls.server_config())
+                    .context("configuring TLS")?;
+                if tls.is_mutual() { "mutual" } else { "on" }
+            }
+            None => "off",
+        };
+        tracing::info!(%addr, tls, "cxmetrics listening");
+        let server = builder
             .layer(RpcSpanLayer)
             .layer(DeadlineLayer)
             .add_service(health_service)

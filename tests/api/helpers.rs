@@ -1,10 +1,10 @@
 //! Test harness: every test gets a fresh database, a server on port 0 and connected clients.
 
-use std::{process::Stdio, str::FromStr, time::Duration};
+use std::{net::SocketAddr, process::Stdio, str::FromStr, time::Duration};
 
 use cxmetrics::{
     commands,
-    config::Settings,
+    config::{Settings, TlsSettings},
     proto::{self as pb, feedback_service_client::FeedbackServiceClient},
     startup::Application,
     storage::{DEFAULT_READ_TIMEOUT, DbSettings, Store},
@@ -21,7 +21,7 @@ use tonic::{
     Request, Status,
     metadata::{Ascii, MetadataValue},
     service::{Interceptor, interceptor::InterceptedService},
-    transport::Channel,
+    transport::{Channel, ClientTlsConfig},
 };
 
 pub const TENANT: &str = "tenant-a";
@@ -52,6 +52,7 @@ impl Interceptor for Bearer {
 pub type Feedback = FeedbackServiceClient<InterceptedService<Channel, Bearer>>;
 
 pub struct TestApp {
+    pub addr: SocketAddr,
     pub store: Store,
     pub database_url: String,
     /// A read+write key of `TENANT`.
@@ -70,6 +71,10 @@ pub struct Options {
     pub read_timeout: Duration,
     /// Serve metric and listing reads from this database instead.
     pub read_database_url: Option<String>,
+    /// Serve TLS with this material (plaintext when `None`).
+    pub tls: Option<TlsSettings>,
+    /// How the app's own channel connects: TLS with this config, or plaintext when `None`.
+    pub client_tls: Option<ClientTlsConfig>,
 }
 
 impl Default for Options {
@@ -80,6 +85,8 @@ impl Default for Options {
             key_cache_ttl: Duration::from_millis(500),
             read_timeout: DEFAULT_READ_TIMEOUT,
             read_database_url: None,
+            tls: None,
+            client_tls: None,
         }
     }
 }
@@ -122,6 +129,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         max_message_bytes: 16 * 1024 * 1024,
         key_cache_ttl: options.key_cache_ttl,
         health_interval: options.health_interval,
+        tls: options.tls,
     };
     let app = Application::build_with_store(settings, Store::connect_lazy(&db).unwrap())
         .await
@@ -131,18 +139,30 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     tokio::spawn(app.run_until_stopped(async move {
         let _ = rx.await;
     }));
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
+    let channel = connect(&addr.to_string(), options.client_tls)
         .await
         .expect("connect to the server");
     TestApp {
+        addr,
         store,
         database_url,
         key,
         channel,
         _shutdown: tx,
     }
+}
+
+/// A channel to `addr` (host:port): over TLS with `tls`, plaintext without.
+pub async fn connect(
+    addr: &str,
+    tls: Option<ClientTlsConfig>,
+) -> Result<Channel, tonic::transport::Error> {
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let mut endpoint = Channel::from_shared(format!("{scheme}://{addr}")).expect("valid URI");
+    if let Some(tls) = tls {
+        endpoint = endpoint.tls_config(tls)?;
+    }
+    endpoint.connect().await
 }
 
 impl TestApp {

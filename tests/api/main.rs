@@ -12,4 +12,5 @@ mod metrics_reference;
 mod reads;
 mod records;
 mod server;
+mod tls;
 mod validation;

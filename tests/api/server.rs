@@ -25,7 +25,7 @@ async fn health(app: &TestApp, service: &str) -> i32 {
         .unwrap_or(ServingStatus::ServiceUnknown as i32)
 }
 
-async fn wait_for_health(app: &TestApp, want: ServingStatus) {
+pub(crate) async fn wait_for_health(app: &TestApp, want: ServingStatus) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while health(app, "").await != want as i32 {
         assert!(Instant::now() < deadline, "health never became {want:?}");

@@ -1,0 +1,150 @@
+//! TLS settings: the certificate, key and client CA files, read and checked at start so that
+//! a bad file stops the process with one line naming the setting and the path.
+
+use std::{
+    fmt,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use anyhow::{anyhow, bail};
+use clap::Args;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+
+/// TLS files. A certificate and its key turn TLS on; a client CA also requires clients to
+/// present a certificate it signed (mutual TLS).
+#[derive(Debug, Clone, Default, Args)]
+pub struct TlsArgs {
+    /// PEM certificate chain the server presents (its own certificate first); needs --tls-key.
+    #[arg(long, env = "CXMETRICS_TLS_CERT", value_name = "PATH")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "CXMETRICS_TLS_KEY", value_name = "PATH")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA bundle: clients must present a certificate signed by one of these (mutual TLS).
+    #[arg(long, env = "CXMETRICS_TLS_CLIENT_CA", value_name = "PATH")]
+    pub tls_client_ca: Option<PathBuf>,
+}
+
+/// A setting as the operator knows it: its flag and its environment variable.
+#[derive(Clone, Copy)]
+struct Setting(&'static str, &'static str);
+
+impl fmt::Display for Setting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.0, self.1)
+    }
+}
+
+const TLS_CERT: Setting = Setting("--tls-cert", "CXMETRICS_TLS_CERT");
+const TLS_KEY: Setting = Setting("--tls-key", "CXMETRICS_TLS_KEY");
+const TLS_CLIENT_CA: Setting = Setting("--tls-client-ca", "CXMETRICS_TLS_CLIENT_CA");
+
+/// How long a client gets to finish the TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl TlsArgs {
+    /// Reads and checks the files: `None` without TLS settings, an error naming the setting
+    /// and its path when a file is missing, unreadable, not PEM, or the pieces do not fit.
+    pub fn load(&self) -> anyhow::Result<Option<TlsSettings>> {
+        let (cert_path, key_path) = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => (cert, key),
+            (Some(_), None) => bail!("{TLS_CERT} is set but {TLS_KEY} is not: give both"),
+            (None, Some(_)) => bail!("{TLS_KEY} is set but {TLS_CERT} is not: give both"),
+            (None, None) if self.tls_client_ca.is_some() => {
+                bail!("{TLS_CLIENT_CA} needs {TLS_CERT} and {TLS_KEY}: mutual TLS runs over TLS")
+            }
+            (None, None) => return Ok(None),
+        };
+        let cert = read_certificates(TLS_CERT, cert_path)?;
+        let key = read_private_key(key_path)?;
+        let mut config = ServerTlsConfig::new()
+            .identity(Identity::from_pem(&cert, &key))
+            .timeout(TLS_HANDSHAKE_TIMEOUT);
+        check(&config).map_err(|e| {
+            anyhow!(
+                "{TLS_CERT} {} and {TLS_KEY} {} do not make a usable identity: {e}",
+                cert_path.display(),
+                key_path.display()
+            )
+        })?;
+        let mutual = match &self.tls_client_ca {
+            Some(path) => {
+                let ca = read_certificates(TLS_CLIENT_CA, path)?;
+                config = config.client_ca_root(Certificate::from_pem(ca));
+                check(&config)
+                    .map_err(|e| anyhow!("{TLS_CLIENT_CA} {}: unusable CA: {e}", path.display()))?;
+                true
+            }
+            None => false,
+        };
+        Ok(Some(TlsSettings { config, mutual }))
+    }
+}
+
+/// Builds the acceptor tonic will build, to fail at start rather than at the first call.
+fn check(config: &ServerTlsConfig) -> Result<(), String> {
+    Server::builder()
+        .tls_config(config.clone())
+        .map(drop)
+        .map_err(|e| anyhow::Error::from(e).root_cause().to_string())
+}
+
+fn read(setting: Setting, path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| anyhow!("{setting} {}: cannot read: {e}", path.display()))
+}
+
+/// The file's bytes, when it holds at least one PEM certificate and nothing malformed.
+fn read_certificates(setting: Setting, path: &Path) -> anyhow::Result<Vec<u8>> {
+    let pem = read(setting, path)?;
+    let certificates = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow!("{setting} {}: not a PEM file: {e}", path.display()))?;
+    if certificates.is_empty() {
+        bail!(
+            "{setting} {}: no PEM certificate (-----BEGIN CERTIFICATE-----) in the file",
+            path.display()
+        );
+    }
+    Ok(pem)
+}
+
+/// The file's bytes, when it holds a PEM private key.
+fn read_private_key(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let pem = read(TLS_KEY, path)?;
+    PrivateKeyDer::from_pem_slice(&pem).map_err(|e| {
+        anyhow!(
+            "{TLS_KEY} {}: no PEM private key (-----BEGIN PRIVATE KEY-----) in the file: {e}",
+            path.display()
+        )
+    })?;
+    Ok(pem)
+}
+
+/// Checked TLS material, ready for the server.
+#[derive(Clone)]
+pub struct TlsSettings {
+    config: ServerTlsConfig,
+    mutual: bool,
+}
+
+impl TlsSettings {
+    pub fn server_config(&self) -> ServerTlsConfig {
+        self.config.clone()
+    }
+
+    /// Whether clients must present a certificate.
+    pub fn is_mutual(&self) -> bool {
+        self.mutual
+    }
+}
+
+/// Never shows the key.
+impl fmt::Debug for TlsSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsSettings")
+            .field("mutual", &self.mutual)
+            .finish_non_exhaustive()
+    }
+}
