@@ -5,7 +5,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::storage::DbSettings;
+use crate::storage::{DEFAULT_READ_TIMEOUT, DbSettings};
 
 mod tls;
 
@@ -105,11 +105,6 @@ pub struct DbArgs {
     #[arg(long, env = "CXMETRICS_DB_ACQUIRE_TIMEOUT_SECS", default_value_t = 5,
           value_parser = clap::value_parser!(u64).range(1..=600))]
     pub acquire_timeout_secs: u64,
-    /// Seconds a metric or listing query may run at most; a caller's shorter deadline
-    /// (grpc-timeout) bounds it further. PostgreSQL cancels the query when it runs out.
-    #[arg(long, env = "CXMETRICS_READ_TIMEOUT_SECS", default_value_t = 60,
-          value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub read_timeout_secs: u64,
 }
 
 impl DbArgs {
@@ -118,7 +113,7 @@ impl DbArgs {
             url: self.database_url.clone(),
             max_connections: self.pool_size,
             acquire_timeout: Duration::from_secs(self.acquire_timeout_secs),
-            read_timeout: Duration::from_secs(self.read_timeout_secs),
+            read_timeout: DEFAULT_READ_TIMEOUT,
             read_url: None,
         }
     }
@@ -132,6 +127,11 @@ pub struct ServeArgs {
     /// calendars stay on DATABASE_URL). Reads then lag writes by the replication delay.
     #[arg(long, env = "CXMETRICS_READ_DATABASE_URL", hide_env_values = true)]
     pub read_database_url: Option<String>,
+    /// Seconds a metric or listing query may run at most; a caller's shorter deadline
+    /// (grpc-timeout) bounds it further. PostgreSQL cancels the query when it runs out.
+    #[arg(long, env = "CXMETRICS_READ_TIMEOUT_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub read_timeout_secs: u64,
     /// Address to listen on.
     #[arg(long, env = "CXMETRICS_LISTEN", default_value = "127.0.0.1:50051")]
     pub listen: SocketAddr,
@@ -169,6 +169,7 @@ impl Settings {
             listen: args.listen,
             db: DbSettings {
                 read_url: args.read_database_url.clone(),
+                read_timeout: Duration::from_secs(args.read_timeout_secs),
                 ..args.db.settings()
             },
             shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),

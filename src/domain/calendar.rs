@@ -135,10 +135,8 @@ impl OffsetSegments {
                         hi = mid;
                     }
                 }
-                // Transitions fall on whole seconds.
-                let at = hi - hi.rem_euclid(NANOS_PER_SECOND);
-                let at = if offset(at) == after { at } else { hi };
-                segments.starts.push(at);
+                // The transition lies in (lo, hi], within a second, and on a whole second.
+                segments.starts.push(hi - hi.rem_euclid(NANOS_PER_SECOND));
                 segments.offsets.push(after);
             }
             t = next;

@@ -1,16 +1,13 @@
 //! `cxmetrics.v1.CalendarService`: business-hours calendars that GetResponseTimes measures
 //! durations in. Upsert and delete need the write scope, get and list the read scope.
 
-use std::str::FromStr;
-
 use chrono::{DateTime, NaiveDate, Utc};
-use chrono_tz::Tz;
 use tonic::{Request, Response, Status};
 
 use super::{
     auth::Authenticator,
     convert::{self, required, to_timestamp, under},
-    paging,
+    paging, query,
 };
 use crate::{
     domain::{
@@ -111,15 +108,7 @@ pub fn calendar(raw: pb::Calendar) -> Result<Calendar, Vec<Violation>> {
         c.violation("time_zone", "is required");
         None
     } else {
-        Tz::from_str(&raw.time_zone)
-            .map_err(|_| {
-                let name = &raw.time_zone;
-                c.violation(
-                    "time_zone",
-                    format!("{name:?} is not an IANA time zone name"),
-                );
-            })
-            .ok()
+        query::time_zone(&mut c, &raw.time_zone)
     };
     if raw.weekly_hours.is_empty() || raw.weekly_hours.len() > MAX_WEEKLY_HOURS {
         c.violation(

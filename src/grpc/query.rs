@@ -63,7 +63,8 @@ pub fn filter(c: &mut Checker, pb: Option<pb::MetricFilter>) -> Option<Filter> {
     })
 }
 
-fn time_zone(c: &mut Checker, name: &str) -> Option<Tz> {
+/// A time zone name; empty means UTC.
+pub(super) fn time_zone(c: &mut Checker, name: &str) -> Option<Tz> {
     if name.is_empty() {
         return Some(Tz::UTC);
     }

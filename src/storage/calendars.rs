@@ -60,7 +60,8 @@ fn from_row(row: &PgRow) -> Result<StoredCalendar, Error> {
 }
 
 impl Store {
-    /// Creates or replaces a calendar in one statement; an identical one is left untouched.
+    /// Creates or replaces a calendar in one statement. An identical calendar keeps its
+    /// update time, which is how the reply tells UNCHANGED from UPDATED.
     pub async fn upsert_calendar(
         &self,
         tenant: &TenantId,
@@ -73,11 +74,14 @@ impl Store {
              on conflict (tenant_id, calendar_id) do update
              set time_zone = excluded.time_zone, open_days = excluded.open_days,
                  open_starts = excluded.open_starts, open_ends = excluded.open_ends,
-                 holidays = excluded.holidays, update_time = excluded.update_time
-             where (c.time_zone, c.open_days, c.open_starts, c.open_ends, c.holidays)
-                   is distinct from (excluded.time_zone, excluded.open_days,
-                                     excluded.open_starts, excluded.open_ends, excluded.holidays)
-             returning (xmax = 0) as created, update_time";
+                 holidays = excluded.holidays,
+                 update_time = case
+                     when (c.time_zone, c.open_days, c.open_starts, c.open_ends, c.holidays)
+                          is distinct from (excluded.time_zone, excluded.open_days,
+                                            excluded.open_starts, excluded.open_ends,
+                                            excluded.holidays)
+                     then excluded.update_time else c.update_time end
+             returning (xmax = 0) as created, update_time = now() as changed, update_time";
         let query = sqlx::query(sql)
             .bind(tenant.as_str())
             .bind(&calendar.calendar_id)
@@ -91,30 +95,17 @@ impl Store {
             .bind(hours.iter().map(|h| h.start as i16).collect::<Vec<_>>())
             .bind(hours.iter().map(|h| h.end as i16).collect::<Vec<_>>())
             .bind(calendar.holidays.iter().copied().collect::<Vec<_>>());
-        let written = traced(sql, query.fetch_optional(&self.pool)).await?;
-        match written {
-            Some(row) => {
-                let outcome = if row.try_get::<bool, _>("created")? {
-                    WriteOutcome::Created
-                } else {
-                    WriteOutcome::Updated
-                };
-                let stored = StoredCalendar {
-                    calendar: calendar.clone(),
-                    update_time: row.try_get("update_time")?,
-                };
-                Ok((outcome, stored))
-            }
-            None => {
-                let stored = self
-                    .get_calendar(tenant, &calendar.calendar_id)
-                    .await?
-                    .ok_or_else(|| {
-                        Error::Internal(anyhow::anyhow!("calendar vanished during upsert"))
-                    })?;
-                Ok((WriteOutcome::Unchanged, stored))
-            }
-        }
+        let row = traced(sql, query.fetch_one(&self.pool)).await?;
+        let outcome = match (row.try_get("created")?, row.try_get("changed")?) {
+            (true, _) => WriteOutcome::Created,
+            (false, true) => WriteOutcome::Updated,
+            (false, false) => WriteOutcome::Unchanged,
+        };
+        let stored = StoredCalendar {
+            calendar: calendar.clone(),
+            update_time: row.try_get("update_time")?,
+        };
+        Ok((outcome, stored))
     }
 
     pub async fn get_calendar(

@@ -52,10 +52,9 @@ impl Store {
     ) -> Result<Vec<PgRow>, Error> {
         let timeout =
             statement_timeout(remaining(), self.read_timeout).ok_or(Error::DeadlineExceeded)?;
-        let mut tx = traced("begin", self.read_pool.begin()).await?;
-        let set = "select set_config('statement_timeout', $1, true)";
-        let bound = sqlx::query(set).bind(format!("{timeout}ms"));
-        traced(set, bound.execute(&mut *tx)).await?;
+        // One round trip opens the transaction and bounds it (a number, not caller input).
+        let begin = format!("begin read only; set local statement_timeout = {timeout}");
+        let mut tx = traced(&begin, self.read_pool.begin_with(begin.clone())).await?;
         let rows = traced(query.sql(), query.fetch_all(&mut *tx)).await?;
         traced("commit", tx.commit()).await?;
         Ok(rows)

@@ -12,7 +12,7 @@ use cxmetrics::proto::{
 use proptest::prelude::*;
 use tonic::{Code, service::interceptor::InterceptedService, transport::Channel};
 
-use crate::helpers::*;
+use crate::{helpers::*, interaction_reference::check_durations};
 
 type Calendars = CalendarServiceClient<InterceptedService<Channel, Bearer>>;
 type Metrics = MetricsServiceClient<InterceptedService<Channel, Bearer>>;
@@ -448,34 +448,6 @@ fn walk(cal: &Cal, from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
     open
 }
 
-fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
-    let last = sorted.len().checked_sub(1)?;
-    let rank = p * last as f64;
-    let (lo, hi) = (rank.floor() as usize, rank.ceil() as usize);
-    Some(sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo as f64))
-}
-
-fn assert_stats(got: &pb::DurationStats, mut values: Vec<f64>) {
-    values.sort_by(f64::total_cmp);
-    let close = |a: Option<f64>, b: Option<f64>| match (a, b) {
-        (Some(a), Some(b)) => (a - b).abs() <= 1e-6 * (1.0 + a.abs()),
-        (a, b) => a == b,
-    };
-    assert_eq!(got.count, values.len() as i64);
-    let mean = (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64);
-    assert!(close(got.mean_seconds, mean), "{got:?} {values:?}");
-    assert!(close(got.min_seconds, values.first().copied()));
-    assert!(close(got.max_seconds, values.last().copied()));
-    for (g, p) in [
-        (got.p50_seconds, 0.5),
-        (got.p90_seconds, 0.9),
-        (got.p95_seconds, 0.95),
-        (got.p99_seconds, 0.99),
-    ] {
-        assert!(close(g, percentile(&values, p)), "p{p}: {got:?} {values:?}");
-    }
-}
-
 fn cal_strategy() -> impl Strategy<Value = Cal> {
     (
         prop::sample::select(vec![
@@ -579,8 +551,8 @@ async fn check_business_seconds(cal: Cal, times: Vec<Times>) {
         .iter()
         .map(|&(o, f, r)| walk(&cal, at(o), at(o + f + r)))
         .collect();
-    assert_stats(total.first_response.as_ref().unwrap(), first.clone());
-    assert_stats(total.resolution.as_ref().unwrap(), resolution);
+    check_durations(total.first_response.as_ref().unwrap(), first.clone());
+    check_durations(total.resolution.as_ref().unwrap(), resolution);
     let met = first.iter().filter(|s| **s <= 3600.0).count() as i64;
     let sla = total.first_response_sla.unwrap();
     assert_eq!((sla.met, sla.breached), (met, first.len() as i64 - met));

@@ -84,7 +84,8 @@ fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
     Some(sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo as f64))
 }
 
-fn check_durations(got: &pb::DurationStats, mut values: Vec<f64>) {
+/// Checks every field of `got` against `values` (the durations, in any order).
+pub(crate) fn check_durations(got: &pb::DurationStats, mut values: Vec<f64>) {
     values.sort_by(|a, b| a.partial_cmp(b).unwrap());
     assert_eq!(got.count, values.len() as i64);
     let mean = (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64);
