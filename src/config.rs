@@ -5,7 +5,10 @@ use std::{net::SocketAddr, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::storage::{DEFAULT_READ_TIMEOUT, DbSettings};
+use crate::{
+    grpc::ReadLimits,
+    storage::{DEFAULT_READ_TIMEOUT, DbSettings},
+};
 
 mod tls;
 
@@ -144,6 +147,16 @@ pub struct ServeArgs {
     /// Seconds a cached API key is trusted before it is looked up again (revocation delay).
     #[arg(long, env = "CXMETRICS_KEY_CACHE_SECS", default_value_t = 5)]
     pub key_cache_secs: u64,
+    /// Metric reports and listings that may run at once, over all tenants; more wait
+    /// briefly, then get RESOURCE_EXHAUSTED with a retry delay.
+    #[arg(long, env = "CXMETRICS_MAX_CONCURRENT_READS", default_value_t = 8,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_concurrent_reads: u32,
+    /// Metric reports and listings of one tenant that may run at once (as many more may
+    /// wait their turn).
+    #[arg(long, env = "CXMETRICS_MAX_CONCURRENT_READS_PER_TENANT", default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_concurrent_reads_per_tenant: u32,
     #[command(flatten)]
     pub tls: TlsArgs,
 }
@@ -156,6 +169,8 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     pub max_message_bytes: usize,
     pub key_cache_ttl: Duration,
+    /// Limits of concurrent metric reports and listings.
+    pub read_limits: ReadLimits,
     /// How often the health check pings the database.
     pub health_interval: Duration,
     /// Serve TLS (and mutual TLS) with this material; plaintext when `None`.
@@ -175,6 +190,10 @@ impl Settings {
             shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
             max_message_bytes: args.max_message_bytes,
             key_cache_ttl: Duration::from_secs(args.key_cache_secs),
+            read_limits: ReadLimits {
+                global: args.max_concurrent_reads as usize,
+                per_tenant: args.max_concurrent_reads_per_tenant as usize,
+            },
             health_interval: Duration::from_secs(2),
             tls: args.tls.load()?,
         })

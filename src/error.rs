@@ -4,6 +4,8 @@
 //! caller: the caller sees a code and a generic message.
 
 use tonic::{Code, Status};
+
+use crate::domain::MAX_VIOLATIONS;
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
 /// A bad field: its path in the request (e.g. `survey_responses[3].score`) and why.
@@ -50,6 +52,13 @@ pub enum Error {
     PermissionDenied(String),
     #[error("{0}")]
     ResourceExhausted(String),
+    /// Shed load: the caller should retry after `retry_after` (RESOURCE_EXHAUSTED with a
+    /// google.rpc.RetryInfo).
+    #[error("{message}")]
+    Overloaded {
+        message: String,
+        retry_after: std::time::Duration,
+    },
     /// The database cannot be reached: the call is safe to retry.
     #[error("database unavailable")]
     Unavailable(#[source] sqlx::Error),
@@ -99,7 +108,9 @@ impl From<sqlx::Error> for Error {
 impl From<Error> for Status {
     fn from(error: Error) -> Self {
         match error {
-            Error::InvalidArgument(violations) => {
+            Error::InvalidArgument(mut violations) => {
+                // Every parser caps its own list; this bounds a reply whatever built it.
+                violations.truncate(MAX_VIOLATIONS + 1);
                 let message = format!("invalid argument: {}", join(&violations));
                 let details = ErrorDetails::with_bad_request(
                     violations
@@ -113,6 +124,14 @@ impl From<Error> for Status {
             Error::Unauthenticated(message) => Status::unauthenticated(message),
             Error::PermissionDenied(message) => Status::permission_denied(message),
             Error::ResourceExhausted(message) => Status::resource_exhausted(message),
+            Error::Overloaded {
+                message,
+                retry_after,
+            } => Status::with_error_details(
+                Code::ResourceExhausted,
+                message,
+                ErrorDetails::with_retry_info(Some(retry_after)),
+            ),
             Error::DeadlineExceeded => Status::deadline_exceeded("deadline exceeded"),
             Error::Unavailable(cause) => {
                 tracing::warn!(error = %cause, "database unavailable");

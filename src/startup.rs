@@ -11,7 +11,9 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
     config::Settings,
-    grpc::{Authenticator, CalendarApi, DeadlineLayer, FeedbackApi, MetricsApi, RpcSpanLayer},
+    grpc::{
+        Admission, Authenticator, CalendarApi, DeadlineLayer, FeedbackApi, MetricsApi, RpcSpanLayer,
+    },
     proto::{
         self, calendar_service_server::CalendarServiceServer,
         feedback_service_server::FeedbackServiceServer,
@@ -79,15 +81,20 @@ impl Application {
             .build_v1alpha()
             .context("building reflection v1alpha")?;
         let auth = Authenticator::new(self.store.clone(), self.settings.key_cache_ttl);
-        let feedback =
-            FeedbackServiceServer::new(FeedbackApi::new(self.store.clone(), auth.clone()))
+        let admission = Admission::new(self.settings.read_limits);
+        let feedback = FeedbackServiceServer::new(FeedbackApi::new(
+            self.store.clone(),
+            auth.clone(),
+            admission.clone(),
+        ))
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(self.settings.max_message_bytes);
+        let metrics =
+            MetricsServiceServer::new(MetricsApi::new(self.store.clone(), auth.clone(), admission))
                 .accept_compressed(CompressionEncoding::Gzip)
                 .send_compressed(CompressionEncoding::Gzip)
                 .max_decoding_message_size(self.settings.max_message_bytes);
-        let metrics = MetricsServiceServer::new(MetricsApi::new(self.store.clone(), auth.clone()))
-            .accept_compressed(CompressionEncoding::Gzip)
-            .send_compressed(CompressionEncoding::Gzip)
-            .max_decoding_message_size(self.settings.max_message_bytes);
         let calendars = CalendarServiceServer::new(CalendarApi::new(self.store.clone(), auth))
             .accept_compressed(CompressionEncoding::Gzip)
             .send_compressed(CompressionEncoding::Gzip)

@@ -29,18 +29,38 @@ impl Granularity {
         }
     }
 
-    /// The first local date of the bucket after the one starting at `start`.
-    pub fn next(self, start: NaiveDate) -> NaiveDate {
-        let later = match self {
+    /// The first local date of the bucket after the one starting at `start`; None past the
+    /// end of the calendar chrono can represent.
+    pub fn next(self, start: NaiveDate) -> Option<NaiveDate> {
+        match self {
             Granularity::Day => start.checked_add_days(Days::new(1)),
             Granularity::Week => start.checked_add_days(Days::new(7)),
             Granularity::Month => start.checked_add_months(Months::new(1)),
             Granularity::Quarter => start.checked_add_months(Months::new(3)),
             Granularity::Year => start.checked_add_months(Months::new(12)),
-        };
-        // Dates here lie within a few years of 2000, far from chrono's limits.
-        later.unwrap_or(NaiveDate::MAX)
+        }
     }
+}
+
+/// The most buckets a series may have: a ten-year range (the longest `TimeRange`) has at
+/// most 3,654 local days, plus the previous period's bucket. Every loop over buckets stops
+/// here at the latest, whatever the dates.
+pub const MAX_BUCKETS: usize = 4_000;
+
+/// The local dates `first`, `g.next(first)`, ... while they begin before `end` in `tz`, at
+/// most `MAX_BUCKETS` of them. Terminates: each step moves strictly forward or stops.
+pub fn bucket_starts(
+    tz: Tz,
+    first: NaiveDate,
+    end: DateTime<Utc>,
+    g: Granularity,
+) -> impl Iterator<Item = (NaiveDate, DateTime<Utc>)> {
+    std::iter::successors(Some(first), move |date| {
+        g.next(*date).filter(|next| next > date)
+    })
+    .take(MAX_BUCKETS)
+    .map(move |date| (date, start_of_day(tz, date)))
+    .take_while(move |(_, t)| *t < end)
 }
 
 /// The instant a local date begins in `tz`: local midnight, or the first instant after it
@@ -73,16 +93,14 @@ pub fn boundaries(
 ) -> Vec<DateTime<Utc>> {
     let mut bounds = vec![start];
     if let Some(g) = granularity {
-        let mut date = g.next(g.truncate(start.with_timezone(&tz).date_naive()));
-        loop {
-            let t = start_of_day(tz, date);
-            if t >= end {
-                break;
-            }
-            // The next bucket of the start's bucket begins after `start`.
-            bounds.push(t);
-            date = g.next(date);
-        }
+        let first = g.next(g.truncate(start.with_timezone(&tz).date_naive()));
+        // The next bucket of the start's bucket begins after `start`.
+        bounds.extend(
+            first
+                .into_iter()
+                .flat_map(|first| bucket_starts(tz, first, end, g))
+                .map(|(_, t)| t),
+        );
     }
     bounds.push(end);
     bounds
@@ -205,6 +223,16 @@ mod tests {
             None,
         );
         assert_eq!(b.len(), 2);
+    }
+
+    #[test]
+    fn buckets_at_the_end_of_the_representable_calendar_stop() {
+        let end = DateTime::<Utc>::MAX_UTC;
+        let start = end - Duration::days(3650);
+        let b = boundaries(start, end, Tz::UTC, Some(Granularity::Day));
+        assert!(b.len() <= MAX_BUCKETS + 2, "{}", b.len());
+        assert!(b.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(b.last(), Some(&end));
     }
 
     #[test]

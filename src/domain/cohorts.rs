@@ -6,7 +6,7 @@ use chrono_tz::Tz;
 
 use super::{
     TimeRange,
-    buckets::{Granularity, start_of_day},
+    buckets::{Granularity, bucket_starts},
 };
 
 /// The most offsets a cohort table may have.
@@ -38,35 +38,48 @@ pub struct CohortPlan {
 impl CohortPlan {
     #[tracing::instrument(name = "plan", skip_all)]
     pub fn new(range: TimeRange, tz: Tz, granularity: Granularity, periods: usize) -> Self {
-        // The buckets that begin before the range end, then `periods` more and a closing one.
-        let mut date = granularity.truncate(range.start().with_timezone(&tz).date_naive());
-        let mut boundaries = Vec::new();
-        loop {
-            let t = start_of_day(tz, date);
-            if t >= range.end() {
-                break;
-            }
+        // The buckets that begin before the range end, then `periods` more (the last one
+        // closing the grid). Both walks are bounded (`bucket_starts`).
+        let first_date = granularity.truncate(range.start().with_timezone(&tz).date_naive());
+        let mut boundaries: Vec<DateTime<Utc>> = Vec::new();
+        let mut after = Some(first_date);
+        for (date, t) in bucket_starts(tz, first_date, range.end(), granularity) {
             boundaries.push(t);
-            date = granularity.next(date);
+            after = granularity.next(date);
         }
         let inside = boundaries.len();
-        for _ in 0..periods {
-            boundaries.push(start_of_day(tz, date));
-            date = granularity.next(date);
+        if let Some(after) = after {
+            boundaries.extend(
+                bucket_starts(tz, after, DateTime::<Utc>::MAX_UTC, granularity)
+                    .take(periods)
+                    .map(|(_, t)| t),
+            );
         }
-        let first = usize::from(boundaries[0] < range.start());
+        let first = usize::from(boundaries.first().is_some_and(|b| *b < range.start()));
         Self {
             boundaries,
             first,
-            cohorts: inside - first,
+            cohorts: inside.saturating_sub(first),
             periods,
         }
+    }
+
+    /// How many cohorts (rows of the table) there are.
+    pub fn cohorts(&self) -> usize {
+        self.cohorts
     }
 
     /// The end of the last cohort: members are customers whose first activity falls in
     /// `[boundaries[first], cohorts_end)`.
     pub fn cohorts_end(&self) -> DateTime<Utc> {
-        self.boundaries[self.first + self.cohorts]
+        // The grid has `periods >= 1` buckets past the last cohort, so this index exists
+        // unless the calendar ran out; then the grid's last boundary ends the cohorts.
+        let end = self.first + self.cohorts;
+        self.boundaries
+            .get(end)
+            .or(self.boundaries.last())
+            .copied()
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
     }
 
     /// The boundaries from the first cohort on (what storage buckets activity over).
@@ -74,20 +87,31 @@ impl CohortPlan {
         &self.boundaries[self.first..]
     }
 
-    /// Builds the table from rows (cohort index, bucket index, active) over `grid()`.
+    /// Builds the table from rows (cohort index, bucket index, active) over `grid()`, in one
+    /// pass over the rows. A row outside the table is a storage bug, reported as such.
     #[tracing::instrument(name = "compute", skip_all, fields(rows = rows.len() as i64))]
-    pub fn build(&self, rows: &[(usize, usize, i64)]) -> Vec<Cohort> {
+    pub fn build(&self, rows: &[CohortActivity]) -> Result<Vec<Cohort>, String> {
+        let mut active = vec![vec![0i64; self.periods]; self.cohorts];
+        for row in rows {
+            let cell = row
+                .bucket
+                .checked_sub(row.cohort)
+                .and_then(|k| active.get_mut(row.cohort)?.get_mut(k));
+            match cell {
+                Some(cell) => *cell += row.active,
+                None => {
+                    return Err(format!(
+                        "activity row (cohort {}, bucket {}) outside {} cohorts x {} periods",
+                        row.cohort, row.bucket, self.cohorts, self.periods
+                    ));
+                }
+            }
+        }
         let grid = self.grid();
-        (0..self.cohorts)
-            .map(|c| {
-                let active: Vec<i64> = (0..self.periods)
-                    .map(|k| {
-                        rows.iter()
-                            .filter(|(cohort, bucket, _)| *cohort == c && *bucket == c + k)
-                            .map(|(_, _, n)| *n)
-                            .sum()
-                    })
-                    .collect();
+        Ok(active
+            .into_iter()
+            .zip(grid)
+            .map(|(active, start)| {
                 let size = active.first().copied().unwrap_or(0);
                 let rates = if size > 0 {
                     active
@@ -98,14 +122,23 @@ impl CohortPlan {
                     Vec::new()
                 };
                 Cohort {
-                    start: grid[c],
+                    start: *start,
                     size,
                     active,
                     rates,
                 }
             })
-            .collect()
+            .collect())
     }
+}
+
+/// Distinct customers of cohort `cohort` active in grid bucket `bucket` (indexes into
+/// `CohortPlan::grid`, `bucket >= cohort`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CohortActivity {
+    pub cohort: usize,
+    pub bucket: usize,
+    pub active: i64,
 }
 
 #[cfg(test)]
@@ -121,7 +154,7 @@ mod tests {
         let range =
             TimeRange::new(utc("2026-01-15T00:00:00Z"), utc("2026-04-01T00:00:00Z")).unwrap();
         let plan = CohortPlan::new(range, Tz::UTC, Granularity::Month, 3);
-        let cohorts = plan.build(&[]);
+        let cohorts = plan.build(&[]).unwrap();
         let starts: Vec<_> = cohorts.iter().map(|c| c.start).collect();
         assert_eq!(
             starts,
@@ -137,14 +170,22 @@ mod tests {
         let range =
             TimeRange::new(utc("2026-01-01T00:00:00Z"), utc("2026-02-01T00:00:00Z")).unwrap();
         let plan = CohortPlan::new(range, Tz::UTC, Granularity::Month, 3);
-        let cohorts = plan.build(&[(0, 0, 4), (0, 2, 1)]);
+        let row = |cohort, bucket, active| CohortActivity {
+            cohort,
+            bucket,
+            active,
+        };
+        let cohorts = plan.build(&[row(0, 0, 4), row(0, 2, 1)]).unwrap();
         assert_eq!(cohorts.len(), 1);
         assert_eq!(
             (cohorts[0].size, cohorts[0].active.clone()),
             (4, vec![4, 0, 1])
         );
         assert_eq!(cohorts[0].rates, [100.0, 0.0, 25.0]);
-        let empty = plan.build(&[]);
+        let empty = plan.build(&[]).unwrap();
         assert!(empty[0].rates.is_empty());
+        // A row past the last period, or before its cohort, is refused.
+        assert!(plan.build(&[row(0, 3, 1)]).is_err());
+        assert!(plan.build(&[row(1, 1, 1)]).is_err());
     }
 }

@@ -24,4 +24,4 @@ pub use records::{
 };
 pub use scope::{Scope, Scopes};
 pub use tenant::TenantId;
-pub use validate::{Checker, Limits};
+pub use validate::{Checker, Limits, MAX_VIOLATIONS, excerpt};

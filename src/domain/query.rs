@@ -2,22 +2,45 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Months, Utc};
+use chrono::{DateTime, Months, TimeZone, Utc};
 use chrono_tz::Tz;
 
 use super::buckets::{self, Granularity};
 
-/// A half-open range `[start, end)` with `start < end`, at most ten years long.
+/// A half-open range `[start, end)` with `start < end`, at most ten years long, inside the
+/// years 1900..2200.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimeRange {
     start: DateTime<Utc>,
     end: DateTime<Utc>,
 }
 
+/// The first and last year a time range may touch.
+pub const FIRST_YEAR: i32 = 1900;
+pub const LAST_YEAR: i32 = 2200;
+
 impl TimeRange {
     pub const MAX_YEARS: u32 = 10;
 
+    /// `FIRST_YEAR-01-01T00:00:00Z`: the earliest instant a range may start at.
+    pub fn earliest() -> DateTime<Utc> {
+        year_start(FIRST_YEAR)
+    }
+
+    /// `(LAST_YEAR + 1)-01-01T00:00:00Z`: the latest instant a range may end at.
+    pub fn latest() -> DateTime<Utc> {
+        year_start(LAST_YEAR + 1)
+    }
+
     pub fn new(start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Self, String> {
+        if start < Self::earliest() || end > Self::latest() {
+            return Err(format!(
+                "must lie within the years {FIRST_YEAR} to {LAST_YEAR} \
+                 ({} to {})",
+                Self::earliest().to_rfc3339(),
+                Self::latest().to_rfc3339()
+            ));
+        }
         if start >= end {
             return Err("end_time must be after start_time".into());
         }
@@ -36,13 +59,35 @@ impl TimeRange {
         self.end
     }
 
-    /// The period of the same length just before this one.
+    /// The period of the same length just before this one. It may begin before
+    /// `FIRST_YEAR`, by ten years at most, which chrono represents with room to spare, so
+    /// the subtraction cannot overflow.
     pub fn previous(&self) -> Self {
         Self {
             start: self.start - (self.end - self.start),
             end: self.start,
         }
     }
+}
+
+fn year_start(year: i32) -> DateTime<Utc> {
+    // January 1st 00:00 UTC exists in every year chrono can represent, these among them.
+    Utc.with_ymd_and_hms(year, 1, 1, 0, 0, 0)
+        .single()
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// The most values one filter list (`survey_ids`, `channels`, ...) may hold.
+pub const MAX_FILTER_VALUES: usize = 1_000;
+/// The most groups one report may have.
+pub const MAX_GROUPS: usize = 1_000;
+/// The most cells (buckets x groups, or cohorts x periods) one report may have.
+pub const MAX_CELLS: usize = 20_000;
+
+/// How many groups a grouped report over `buckets` buckets may have: `MAX_GROUPS`, or
+/// fewer so that buckets x groups stays within `MAX_CELLS`.
+pub fn group_limit(buckets: usize) -> usize {
+    (MAX_CELLS / buckets.max(1)).clamp(1, MAX_GROUPS)
 }
 
 /// Which records count: every non-empty field must match (AND); within a list, any value
@@ -122,6 +167,27 @@ mod tests {
         let t = utc("2016-01-01T00:00:00Z");
         assert!(TimeRange::new(t, utc("2026-01-01T00:00:00Z")).is_ok());
         assert!(TimeRange::new(t, utc("2026-01-01T00:00:01Z")).is_err());
+    }
+
+    #[test]
+    fn ranges_must_lie_within_1900_and_2200() {
+        assert!(TimeRange::new(utc("1900-01-01T00:00:00Z"), utc("1900-02-01T00:00:00Z")).is_ok());
+        assert!(TimeRange::new(utc("1899-12-31T23:59:59Z"), utc("1900-02-01T00:00:00Z")).is_err());
+        assert!(TimeRange::new(utc("2200-12-01T00:00:00Z"), utc("2201-01-01T00:00:00Z")).is_ok());
+        assert!(TimeRange::new(utc("2200-12-01T00:00:00Z"), utc("2201-01-01T00:00:01Z")).is_err());
+        let extreme = TimeRange::new(DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC);
+        assert!(extreme.unwrap_err().contains("1900 to 2200"));
+        // The previous period of the earliest range is representable.
+        let first = TimeRange::new(TimeRange::earliest(), utc("1910-01-01T00:00:00Z")).unwrap();
+        assert_eq!(first.previous().end(), TimeRange::earliest());
+    }
+
+    #[test]
+    fn the_group_limit_keeps_buckets_times_groups_within_the_cap() {
+        assert_eq!(group_limit(1), MAX_GROUPS);
+        assert_eq!(group_limit(3_654), MAX_CELLS / 3_654);
+        assert_eq!(group_limit(MAX_CELLS * 2), 1);
+        assert_eq!(group_limit(0), MAX_GROUPS);
     }
 
     #[test]

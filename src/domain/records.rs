@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use super::validate::{Checker, Limits};
+use super::validate::{Checker, Limits, excerpt};
 
 /// A caller-supplied id: 1..128 characters, no NUL.
 pub type RecordId = String;
@@ -21,21 +21,22 @@ impl Attributes {
         raw: impl IntoIterator<Item = (String, String)>,
     ) -> Option<Self> {
         let map: BTreeMap<String, String> = raw.into_iter().collect();
-        let mut ok = true;
         if map.len() > Limits::MAX_ATTRIBUTES {
             checker.violation(
                 field,
                 format!("must have at most {} entries", Limits::MAX_ATTRIBUTES),
             );
-            ok = false;
+            return None;
         }
+        let mut ok = true;
         for (key, value) in &map {
             let key_chars = key.chars().count();
             if key_chars == 0 || key_chars > Limits::ATTRIBUTE_KEY_MAX_CHARS {
                 checker.violation(
                     field,
                     format!(
-                        "key {key:?} must be 1 to {} characters",
+                        "key {:?} must be 1 to {} characters",
+                        excerpt(key),
                         Limits::ATTRIBUTE_KEY_MAX_CHARS
                     ),
                 );

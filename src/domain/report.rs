@@ -45,10 +45,28 @@ impl ReportPlan {
         }
     }
 
+    /// How many buckets the query runs over (the previous period's included).
+    pub fn buckets(&self) -> usize {
+        self.boundaries.len().saturating_sub(1)
+    }
+
+    /// The most groups this report may have (`query::group_limit`).
+    pub fn group_limit(&self) -> usize {
+        super::query::group_limit(self.buckets())
+    }
+
     /// The first bucket that belongs to the requested range.
     fn first_current(&self) -> usize {
         usize::from(self.previous)
     }
+}
+
+/// Whether `rows` hold more than `limit` distinct groups (storage returns at most one
+/// more than the limit, so this looks at few rows past it).
+pub fn exceeds_groups<T>(rows: &[Bucketed<T>], limit: usize) -> bool {
+    let mut groups = std::collections::HashSet::new();
+    rows.iter()
+        .any(|r| groups.insert(r.group.as_str()) && groups.len() > limit)
 }
 
 /// A computed report for stats type `S` and change type `C`.

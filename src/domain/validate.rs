@@ -30,22 +30,50 @@ impl Limits {
     }
 }
 
-/// Collects the violations of one record, field by field.
+/// The most characters of a caller's text that an error message repeats.
+const EXCERPT_CHARS: usize = 64;
+
+/// `text` as an error message may quote it: at most 64 characters, then "…", so that a
+/// 16 MiB field never comes back in the reply.
+pub fn excerpt(text: &str) -> String {
+    match text.char_indices().nth(EXCERPT_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+/// Collects the violations of one record, field by field, up to `MAX_VIOLATIONS`; the rest
+/// are counted and summed up in one last violation.
 pub struct Checker {
     now: DateTime<Utc>,
     violations: Vec<Violation>,
+    dropped: usize,
 }
+
+/// The most violations one reply lists.
+pub const MAX_VIOLATIONS: usize = 100;
 
 impl Checker {
     pub fn new(now: DateTime<Utc>) -> Self {
         Self {
             now,
             violations: Vec::new(),
+            dropped: 0,
         }
     }
 
     pub fn violation(&mut self, field: &str, description: impl Into<String>) {
-        self.violations.push(Violation::new(field, description));
+        if self.violations.len() < MAX_VIOLATIONS {
+            self.violations.push(Violation::new(field, description));
+        } else {
+            self.dropped += 1;
+        }
+    }
+
+    /// Whether the violations listed have reached `MAX_VIOLATIONS`: checking further
+    /// entries of a long list can only add to the count.
+    pub fn is_full(&self) -> bool {
+        self.violations.len() >= MAX_VIOLATIONS
     }
 
     /// A text that must be free of NUL characters (PostgreSQL text cannot hold them).
@@ -147,11 +175,20 @@ impl Checker {
     }
 
     /// Finishes the record: `Ok(value)` when no field was bad.
-    pub fn finish<T>(self, value: impl FnOnce() -> Option<T>) -> Result<T, Vec<Violation>> {
+    pub fn finish<T>(mut self, value: impl FnOnce() -> Option<T>) -> Result<T, Vec<Violation>> {
         if self.violations.is_empty() {
             // Every checked field returned Some when no violation was recorded.
             value().ok_or_else(|| vec![Violation::new("", "is invalid")])
         } else {
+            if self.dropped > 0 {
+                self.violations.push(Violation::new(
+                    "",
+                    format!(
+                        "{} more violations not listed (at most {MAX_VIOLATIONS} are)",
+                        self.dropped
+                    ),
+                ));
+            }
             Err(self.violations)
         }
     }
@@ -194,6 +231,28 @@ mod tests {
         assert!(c.time("e", None).is_none());
         let fields: Vec<_> = c.violations.iter().map(|v| v.field.as_str()).collect();
         assert_eq!(fields, ["b", "d", "e"]);
+    }
+
+    #[test]
+    fn violations_past_the_cap_are_counted_not_listed() {
+        let mut c = Checker::new(Utc::now());
+        for i in 0..MAX_VIOLATIONS + 5 {
+            c.violation(&format!("f{i}"), "bad");
+        }
+        assert!(c.is_full());
+        let violations = c.finish(|| Some(())).unwrap_err();
+        assert_eq!(violations.len(), MAX_VIOLATIONS + 1);
+        assert!(violations[MAX_VIOLATIONS].description.starts_with("5 more"));
+    }
+
+    #[test]
+    fn an_excerpt_is_at_most_64_characters_and_an_ellipsis() {
+        assert_eq!(excerpt("Europe/Berlin"), "Europe/Berlin");
+        let long = "é".repeat(10_000);
+        let cut = excerpt(&long);
+        assert_eq!(cut.chars().count(), 65);
+        assert!(cut.ends_with('…'));
+        assert_eq!(excerpt(&"x".repeat(64)), "x".repeat(64));
     }
 
     #[test]

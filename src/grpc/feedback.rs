@@ -5,6 +5,7 @@ use chrono::Utc;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::{
+    admission::Admission,
     auth::Authenticator,
     convert::{self, required, under},
     import::Importer,
@@ -20,11 +21,17 @@ use crate::{
 pub struct FeedbackApi {
     store: Store,
     auth: Authenticator,
+    /// Listings are reads like the reports, admitted under the same limits.
+    admission: Admission,
 }
 
 impl FeedbackApi {
-    pub fn new(store: Store, auth: Authenticator) -> Self {
-        Self { store, auth }
+    pub fn new(store: Store, auth: Authenticator, admission: Admission) -> Self {
+        Self {
+            store,
+            auth,
+            admission,
+        }
     }
 }
 
@@ -208,6 +215,7 @@ impl FeedbackService for FeedbackApi {
         let fingerprint =
             paging::fingerprint(&caller.tenant, &("survey_responses", range, &filter, kind));
         let after = paging::decode(&request.page_token, fingerprint)?;
+        let _permit = self.admission.admit(&caller.tenant).await?;
         let page = self
             .store
             .list_survey_responses(
@@ -247,6 +255,7 @@ impl FeedbackService for FeedbackApi {
         let page_size = paging::page_size(request.page_size)?;
         let fingerprint = paging::fingerprint(&caller.tenant, &("interactions", range, &filter));
         let after = paging::decode(&request.page_token, fingerprint)?;
+        let _permit = self.admission.admit(&caller.tenant).await?;
         let page = self
             .store
             .list_interactions(&caller.tenant, range, &filter, after.as_ref(), page_size)

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use tonic::{Request, Response, Status};
 
 use super::{
+    admission::Admission,
     auth::Authenticator,
     calendars::find_calendar,
     convert::to_timestamp,
@@ -20,7 +21,8 @@ use crate::{
         MetricQuery, Scope, SurveyKind, TenantId, buckets,
         calendar::{BusinessClock, Calendar},
         cohorts::CohortPlan,
-        report::{self, Report, ReportPlan},
+        query::{MAX_CELLS, MAX_GROUPS},
+        report::{self, Report, ReportPlan, exceeds_groups},
         response_times::{InteractionTimes, Measured, ResponseTimeStats, wall_seconds},
         retention::{RetentionCounts, RetentionStats, nps_category},
         stats::{CesStats, Change, CsatStats, NpsStats, ScoreCount},
@@ -33,11 +35,16 @@ use crate::{
 pub struct MetricsApi {
     store: Store,
     auth: Authenticator,
+    admission: Admission,
 }
 
 impl MetricsApi {
-    pub fn new(store: Store, auth: Authenticator) -> Self {
-        Self { store, auth }
+    pub fn new(store: Store, auth: Authenticator, admission: Admission) -> Self {
+        Self {
+            store,
+            auth,
+            admission,
+        }
     }
 
     /// Authorises, parses and computes the report of one survey kind.
@@ -50,6 +57,7 @@ impl MetricsApi {
     ) -> Result<Report<S>, Error> {
         let caller = self.auth.authorize(&request, Scope::Read).await?;
         let query = metric_query(request.into_inner())?;
+        let _permit = self.admission.admit(&caller.tenant).await?;
         self.compute(&caller.tenant, kind, &query, stats, change)
             .await
     }
@@ -65,10 +73,32 @@ impl MetricsApi {
         let plan = ReportPlan::new(query);
         let rows = self
             .store
-            .score_counts(tenant, kind, query, &plan.boundaries)
+            .score_counts(tenant, kind, query, &plan.boundaries, plan.group_limit())
             .await?;
+        check_groups(&rows, &plan, "group_by")?;
         Ok(report::build(query, &plan, &rows, stats, change))
     }
+}
+
+/// INVALID_ARGUMENT naming `field` when the rows hold more groups than the plan allows.
+fn check_groups<T>(
+    rows: &[report::Bucketed<T>],
+    plan: &ReportPlan,
+    field: &str,
+) -> Result<(), Error> {
+    let limit = plan.group_limit();
+    if exceeds_groups(rows, limit) {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "gives more than {limit} groups over {} buckets; a report holds at most \
+                 {MAX_GROUPS} groups and {MAX_CELLS} buckets x groups (use a coarser \
+                 granularity, a shorter range or a filter)",
+                plan.buckets()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Each interaction's durations, in the calendar's business seconds or wall-clock seconds.
@@ -175,6 +205,7 @@ impl MetricsService for MetricsApi {
     ) -> Result<Response<pb::ResponseTimeReport>, Status> {
         let caller = self.auth.authorize(&request, Scope::Read).await?;
         let parsed = response_time_query(request.into_inner())?;
+        let _permit = self.admission.admit(&caller.tenant).await?;
         let calendar = match &parsed.calendar_id {
             Some(id) => Some(
                 find_calendar(&self.store, &caller.tenant, "calendar_id", id)
@@ -186,17 +217,32 @@ impl MetricsService for MetricsApi {
         let plan = ReportPlan::new(&parsed.query);
         let rows = self
             .store
-            .interaction_times(&caller.tenant, &parsed.query, &plan.boundaries)
+            .interaction_times(
+                &caller.tenant,
+                &parsed.query,
+                &plan.boundaries,
+                plan.group_limit(),
+            )
             .await?;
-        let measured = measure(&rows, calendar.as_ref(), Utc::now());
+        check_groups(&rows, &plan, "query.group_by")?;
         let targets = parsed.targets;
-        let report = report::build(
-            &parsed.query,
-            &plan,
-            &measured,
-            |m| ResponseTimeStats::new(m, targets),
-            ResponseTimeStats::change_from,
-        );
+        let query = parsed.query;
+        // Measuring and sorting every interaction's durations is CPU work that grows with
+        // the rows: it runs on the blocking pool, never on an async worker thread.
+        let compute = tracing::Span::current();
+        let report = tokio::task::spawn_blocking(move || {
+            let _entered = compute.enter();
+            let measured = measure(&rows, calendar.as_ref(), Utc::now());
+            report::build(
+                &query,
+                &plan,
+                &measured,
+                |m| ResponseTimeStats::new(m, targets),
+                ResponseTimeStats::change_from,
+            )
+        })
+        .await
+        .map_err(|e| Error::Internal(e.into()))?;
         Ok(Response::new(report_message!(
             parts(
                 report,
@@ -215,6 +261,7 @@ impl MetricsService for MetricsApi {
     ) -> Result<Response<pb::RetentionReport>, Status> {
         let caller = self.auth.authorize(&request, Scope::Read).await?;
         let q = retention_query(request.into_inner())?;
+        let _permit = self.admission.admit(&caller.tenant).await?;
         let bounds =
             buckets::boundaries(q.range.start(), q.range.end(), q.time_zone, q.granularity);
         // Period 0 is the whole range; then one period per bucket of the series.
@@ -270,12 +317,28 @@ impl MetricsService for MetricsApi {
         let caller = self.auth.authorize(&request, Scope::Read).await?;
         let q = cohort_query(request.into_inner())?;
         let plan = CohortPlan::new(q.range, q.time_zone, q.granularity, q.periods);
+        if plan.cohorts().saturating_mul(q.periods) > MAX_CELLS {
+            return Err(Error::invalid(
+                "periods",
+                format!(
+                    "{} cohorts x {} periods is more than the {MAX_CELLS} cells a report \
+                     holds (use a coarser granularity, a shorter range or fewer periods)",
+                    plan.cohorts(),
+                    q.periods
+                ),
+            )
+            .into());
+        }
+        let _permit = self.admission.admit(&caller.tenant).await?;
         let rows = self
             .store
-            .cohort_activity(&caller.tenant, plan.grid(), plan.cohorts_end())
+            .cohort_activity(&caller.tenant, plan.grid(), plan.cohorts_end(), q.periods)
             .await?;
+        let cohorts = plan
+            .build(&rows)
+            .map_err(|e| Error::Internal(anyhow::anyhow!(e)))?;
         Ok(Response::new(pb::CohortRetentionReport {
-            cohorts: plan.build(&rows).into_iter().map(reports::cohort).collect(),
+            cohorts: cohorts.into_iter().map(reports::cohort).collect(),
         }))
     }
 }

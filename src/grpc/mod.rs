@@ -2,6 +2,7 @@
 //! and back. Authentication lives in `auth`, record parsing in `convert`, the SERVER span of
 //! every call in `rpc_span`, its deadline in `deadline`.
 
+pub mod admission;
 pub mod auth;
 mod calendars;
 pub mod convert;
@@ -14,6 +15,7 @@ pub mod query;
 mod reports;
 pub mod rpc_span;
 
+pub use admission::{Admission, ReadLimits};
 pub use auth::{Authenticator, Caller};
 pub use calendars::CalendarApi;
 pub use deadline::DeadlineLayer;

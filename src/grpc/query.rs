@@ -7,7 +7,9 @@ use chrono::Utc;
 use chrono_tz::Tz;
 
 use super::convert::from_timestamp;
-use crate::domain::{cohorts::MAX_PERIODS, response_times::SlaTargets};
+use crate::domain::{
+    cohorts::MAX_PERIODS, excerpt, query::MAX_FILTER_VALUES, response_times::SlaTargets,
+};
 use crate::{
     domain::{Attributes, Checker, Filter, Granularity, GroupBy, Limits, MetricQuery, TimeRange},
     error::{Error, Violation},
@@ -42,6 +44,13 @@ pub fn time_range(c: &mut Checker, range: Option<&pb::TimeRange>) -> Option<Time
 pub fn filter(c: &mut Checker, pb: Option<pb::MetricFilter>) -> Option<Filter> {
     let pb = pb.unwrap_or_default();
     let mut ids = |field: &str, values: Vec<String>| -> Option<Vec<String>> {
+        if values.len() > MAX_FILTER_VALUES {
+            c.violation(
+                &format!("filter.{field}"),
+                format!("must hold at most {MAX_FILTER_VALUES} values"),
+            );
+            return None;
+        }
         let parsed: Vec<Option<String>> = values
             .iter()
             .enumerate()
@@ -72,7 +81,7 @@ pub(super) fn time_zone(c: &mut Checker, name: &str) -> Option<Tz> {
         .map_err(|_| {
             c.violation(
                 "time_zone",
-                format!("{name:?} is not an IANA time zone name"),
+                format!("{:?} is not an IANA time zone name", excerpt(name)),
             )
         })
         .ok()

@@ -9,6 +9,26 @@ use crate::domain::{Filter, GroupBy};
 pub const LINKED_INTERACTION: &str = " left join interactions i
     on i.tenant_id = r.tenant_id and i.interaction_id = r.interaction_id";
 
+/// A query builder whose query, when `grouped`, is wrapped (with `push_limited_groups_tail`)
+/// so that it returns the rows of its first `limit + 1` groups only (by its `grp` column):
+/// enough to tell that there are more than `limit` without fetching every group of a key
+/// with millions of values.
+pub fn limited_groups_head(grouped: bool) -> QueryBuilder<'static, Postgres> {
+    QueryBuilder::new(if grouped {
+        "select * from (select *, dense_rank() over (order by grp) as grp_rank from ("
+    } else {
+        ""
+    })
+}
+
+/// Closes `limited_groups_head`.
+pub fn push_limited_groups_tail(qb: &mut QueryBuilder<'_, Postgres>, grouped: bool, limit: usize) {
+    if grouped {
+        qb.push(") grouped) ranked where grp_rank <= ")
+            .push_bind(i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1));
+    }
+}
+
 /// Appends ` and ...` for every non-empty field of `filter` on survey responses.
 pub fn push_response_filter(qb: &mut QueryBuilder<'_, Postgres>, filter: &Filter) {
     push_any(qb, "r.survey_id", &filter.survey_ids);

@@ -1,13 +1,13 @@
 //! Queries behind the response-time, retention and cohort reports.
 
 use chrono::{DateTime, Utc};
-use sqlx::{QueryBuilder, Row};
+use sqlx::Row;
 
-use super::{Store, filters};
+use super::{Store, bucket_index, filters};
 use crate::{
     domain::{
-        MetricQuery, TenantId, report::Bucketed, response_times::InteractionTimes,
-        retention::RetentionCounts,
+        MetricQuery, TenantId, cohorts::CohortActivity, report::Bucketed,
+        response_times::InteractionTimes, retention::RetentionCounts,
     },
     error::Error,
 };
@@ -21,11 +21,15 @@ impl Store {
         tenant: &TenantId,
         query: &MetricQuery,
         boundaries: &[DateTime<Utc>],
+        group_limit: usize,
     ) -> Result<Vec<Bucketed<InteractionTimes>>, Error> {
         let (Some(first), Some(last)) = (boundaries.first(), boundaries.last()) else {
             return Ok(Vec::new());
         };
-        let mut qb = QueryBuilder::new("select width_bucket(i.open_time, ");
+        let buckets = boundaries.len() - 1;
+        let grouped = query.group_by.is_some();
+        let mut qb = filters::limited_groups_head(grouped);
+        qb.push("select width_bucket(i.open_time, ");
         qb.push_bind(boundaries.to_vec())
             .push("::timestamptz[]) - 1 as bucket, ");
         filters::push_interaction_group(&mut qb, query.group_by.as_ref());
@@ -39,13 +43,13 @@ impl Store {
         .push(" and i.open_time < ")
         .push_bind(*last);
         filters::push_interaction_filter(&mut qb, &query.filter);
+        filters::push_limited_groups_tail(&mut qb, grouped, group_limit);
         let query = qb.build();
         let rows = self.read_rows(query).await?;
         rows.iter()
             .map(|row| {
-                let bucket: i32 = row.try_get("bucket")?;
                 Ok(Bucketed {
-                    bucket: usize::try_from(bucket).unwrap_or(0),
+                    bucket: bucket_index(i64::from(row.try_get::<i32, _>("bucket")?) + 1, buckets)?,
                     group: row.try_get("grp")?,
                     item: InteractionTimes {
                         open: row.try_get("open_time")?,
@@ -54,8 +58,7 @@ impl Store {
                     },
                 })
             })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(Error::from)
+            .collect()
     }
 
     /// Retention counts for each period `[starts[i], ends[i])`, and per NPS category of each
@@ -103,9 +106,8 @@ impl Store {
         let rows = self.read_rows(query).await?;
         rows.iter()
             .map(|row| {
-                let idx: i64 = row.try_get("idx")?;
                 Ok((
-                    usize::try_from(idx - 1).unwrap_or(0),
+                    bucket_index(row.try_get("idx")?, starts.len())?,
                     row.try_get("latest")?,
                     RetentionCounts {
                         start: row.try_get("start_customers")?,
@@ -115,8 +117,7 @@ impl Store {
                     },
                 ))
             })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(Error::from)
+            .collect()
     }
 
     /// For customers whose first activity ever (a survey response or an interaction) falls
@@ -128,7 +129,8 @@ impl Store {
         tenant: &TenantId,
         boundaries: &[DateTime<Utc>],
         cohorts_end: DateTime<Utc>,
-    ) -> Result<Vec<(usize, usize, i64)>, Error> {
+        periods: usize,
+    ) -> Result<Vec<CohortActivity>, Error> {
         let sql = "with activity as (
                  select customer_id, respond_time as t from survey_responses where tenant_id = $1
                  union all
@@ -143,23 +145,23 @@ impl Store {
                     count(distinct m.customer_id) as active
              from members m join activity a on a.customer_id = m.customer_id
              where a.t < ($2::timestamptz[])[array_length($2::timestamptz[], 1)]
+               and width_bucket(a.t, $2::timestamptz[]) < m.cohort + $4
              group by 1, 2";
         let query = sqlx::query(sql)
             .bind(tenant.as_str())
             .bind(boundaries)
-            .bind(cohorts_end);
+            .bind(cohorts_end)
+            .bind(i32::try_from(periods).map_err(|e| Error::Internal(e.into()))?);
         let rows = self.read_rows(query).await?;
         rows.iter()
             .map(|row| {
-                let cohort: i32 = row.try_get("cohort")?;
-                let bucket: i32 = row.try_get("bucket")?;
-                Ok((
-                    usize::try_from(cohort - 1).unwrap_or(0),
-                    usize::try_from(bucket - 1).unwrap_or(0),
-                    row.try_get("active")?,
-                ))
+                let buckets = boundaries.len().saturating_sub(1);
+                Ok(CohortActivity {
+                    cohort: bucket_index(row.try_get::<i32, _>("cohort")?.into(), buckets)?,
+                    bucket: bucket_index(row.try_get::<i32, _>("bucket")?.into(), buckets)?,
+                    active: row.try_get("active")?,
+                })
             })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(Error::from)
+            .collect()
     }
 }

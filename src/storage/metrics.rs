@@ -5,9 +5,9 @@
 //! the planner estimates well (grouping by `date_trunc(..., zone)` it does not).
 
 use chrono::{DateTime, Utc};
-use sqlx::{QueryBuilder, Row};
+use sqlx::Row;
 
-use super::{Store, filters};
+use super::{Store, bucket_index, filters};
 use crate::{
     domain::{
         GroupBy, MetricQuery, ScoreScale, SurveyKind, TenantId, report::BucketCount,
@@ -26,12 +26,16 @@ impl Store {
         kind: SurveyKind,
         query: &MetricQuery,
         boundaries: &[DateTime<Utc>],
+        group_limit: usize,
     ) -> Result<Vec<BucketCount>, Error> {
         let (Some(first), Some(last)) = (boundaries.first(), boundaries.last()) else {
             return Ok(Vec::new());
         };
+        let buckets = boundaries.len() - 1;
         let group_by = query.group_by.as_ref();
-        let mut qb = QueryBuilder::new("select width_bucket(r.respond_time, ");
+        let grouped = query.group_by.is_some();
+        let mut qb = filters::limited_groups_head(grouped);
+        qb.push("select width_bucket(r.respond_time, ");
         qb.push_bind(boundaries.to_vec())
             .push("::timestamptz[]) - 1 as bucket, ");
         filters::push_response_group(&mut qb, group_by);
@@ -51,13 +55,13 @@ impl Store {
             .push_bind(*last);
         filters::push_response_filter(&mut qb, &query.filter);
         qb.push(" group by 1, 2, 3, 4, 5");
+        filters::push_limited_groups_tail(&mut qb, grouped, group_limit);
         let query = qb.build();
         let rows = self.read_rows(query).await?;
         rows.iter()
             .map(|row| {
-                let bucket: i32 = row.try_get("bucket")?;
                 Ok(BucketCount {
-                    bucket: usize::try_from(bucket).unwrap_or(0),
+                    bucket: bucket_index(i64::from(row.try_get::<i32, _>("bucket")?) + 1, buckets)?,
                     group: row.try_get("grp")?,
                     item: ScoreCount {
                         score: row.try_get("score")?,
@@ -69,7 +73,6 @@ impl Store {
                     },
                 })
             })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(Error::from)
+            .collect()
     }
 }

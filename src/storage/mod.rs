@@ -61,6 +61,21 @@ fn lazy_pool(settings: &DbSettings, url: &str) -> Result<PgPool, sqlx::Error> {
         .connect_lazy_with(options))
 }
 
+/// The 0-based bucket of a `width_bucket` result (1-based) over `buckets` buckets. The
+/// queries only select rows inside the boundaries, so anything else is a bug, not a
+/// bucket to put the row in.
+pub(crate) fn bucket_index(width_bucket: i64, buckets: usize) -> Result<usize, crate::Error> {
+    usize::try_from(width_bucket)
+        .ok()
+        .filter(|b| (1..=buckets).contains(b))
+        .map(|b| b - 1)
+        .ok_or_else(|| {
+            crate::Error::Internal(anyhow::anyhow!(
+                "width_bucket gave {width_bucket} for {buckets} buckets"
+            ))
+        })
+}
+
 /// The handle every layer above uses to reach PostgreSQL.
 #[derive(Debug, Clone)]
 pub struct Store {

@@ -5,6 +5,7 @@ use std::{net::SocketAddr, process::Stdio, str::FromStr, time::Duration};
 use cxmetrics::{
     commands,
     config::{Settings, TlsSettings},
+    grpc::ReadLimits,
     proto::{self as pb, feedback_service_client::FeedbackServiceClient},
     startup::Application,
     storage::{DEFAULT_READ_TIMEOUT, DbSettings, Store},
@@ -75,6 +76,7 @@ pub struct Options {
     pub tls: Option<TlsSettings>,
     /// How the app's own channel connects: TLS with this config, or plaintext when `None`.
     pub client_tls: Option<ClientTlsConfig>,
+    pub read_limits: ReadLimits,
 }
 
 impl Default for Options {
@@ -87,6 +89,7 @@ impl Default for Options {
             read_database_url: None,
             tls: None,
             client_tls: None,
+            read_limits: ReadLimits::default(),
         }
     }
 }
@@ -128,6 +131,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         shutdown_grace: Duration::from_secs(10),
         max_message_bytes: 16 * 1024 * 1024,
         key_cache_ttl: options.key_cache_ttl,
+        read_limits: options.read_limits,
         health_interval: options.health_interval,
         tls: options.tls,
     };
