@@ -180,12 +180,16 @@ impl Checker {
             // Every checked field returned Some when no violation was recorded.
             value().ok_or_else(|| vec![Violation::new("", "is invalid")])
         } else {
-            if self.dropped > 0 {
+            if self.is_full() {
+                let more = match self.dropped {
+                    0 => String::new(),
+                    n => format!(" ({n} more found)"),
+                };
                 self.violations.push(Violation::new(
                     "",
                     format!(
-                        "{} more violations not listed (at most {MAX_VIOLATIONS} are)",
-                        self.dropped
+                        "at most {MAX_VIOLATIONS} violations are listed{more}; fix these to \
+                         see any others"
                     ),
                 ));
             }
@@ -242,7 +246,13 @@ mod tests {
         assert!(c.is_full());
         let violations = c.finish(|| Some(())).unwrap_err();
         assert_eq!(violations.len(), MAX_VIOLATIONS + 1);
-        assert!(violations[MAX_VIOLATIONS].description.starts_with("5 more"));
+        assert!(
+            violations[MAX_VIOLATIONS]
+                .description
+                .contains("at most 100 violations are listed (5 more found)"),
+            "{:?}",
+            violations[MAX_VIOLATIONS]
+        );
     }
 
     #[test]

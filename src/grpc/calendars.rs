@@ -110,39 +110,49 @@ pub fn calendar(raw: pb::Calendar) -> Result<Calendar, Vec<Violation>> {
     } else {
         query::time_zone(&mut c, &raw.time_zone)
     };
+    // Over-long lists are refused whole, before any entry is looked at; within the limits,
+    // parsing stops once the checker holds as many violations as a reply lists.
+    let mut weekly_hours: Vec<(usize, BusinessHours)> = Vec::new();
     if raw.weekly_hours.is_empty() || raw.weekly_hours.len() > MAX_WEEKLY_HOURS {
         c.violation(
             "weekly_hours",
             format!("must hold 1 to {MAX_WEEKLY_HOURS} intervals"),
         );
-    }
-    let mut weekly_hours: Vec<(usize, BusinessHours)> = Vec::new();
-    for (i, raw) in raw.weekly_hours.iter().enumerate() {
-        let Some(hours) = business_hours(&mut c, i, raw) else {
-            continue;
-        };
-        if let Some((j, _)) = weekly_hours.iter().find(|(_, h)| h.overlaps(&hours)) {
-            c.violation(
-                &format!("weekly_hours[{i}]"),
-                format!("overlaps weekly_hours[{j}] on the same day"),
-            );
-        } else {
-            weekly_hours.push((i, hours));
+    } else {
+        for (i, raw) in raw.weekly_hours.iter().enumerate() {
+            if c.is_full() {
+                break;
+            }
+            let Some(hours) = business_hours(&mut c, i, raw) else {
+                continue;
+            };
+            if let Some((j, _)) = weekly_hours.iter().find(|(_, h)| h.overlaps(&hours)) {
+                c.violation(
+                    &format!("weekly_hours[{i}]"),
+                    format!("overlaps weekly_hours[{j}] on the same day"),
+                );
+            } else {
+                weekly_hours.push((i, hours));
+            }
         }
     }
+    let mut holidays = std::collections::BTreeSet::new();
     if raw.holidays.len() > MAX_HOLIDAYS {
         c.violation(
             "holidays",
             format!("must hold at most {MAX_HOLIDAYS} dates"),
         );
-    }
-    let mut holidays = std::collections::BTreeSet::new();
-    for (i, raw) in raw.holidays.iter().enumerate() {
-        match NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
-            Ok(date) if raw.len() == 10 => {
-                holidays.insert(date);
+    } else {
+        for (i, raw) in raw.holidays.iter().enumerate() {
+            if c.is_full() {
+                break;
             }
-            _ => c.violation(&format!("holidays[{i}]"), "must be a date \"YYYY-MM-DD\""),
+            match NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
+                Ok(date) if raw.len() == 10 => {
+                    holidays.insert(date);
+                }
+                _ => c.violation(&format!("holidays[{i}]"), "must be a date \"YYYY-MM-DD\""),
+            }
         }
     }
     c.finish(|| {
@@ -283,6 +293,31 @@ mod tests {
 
     fn fields(result: Result<Calendar, Vec<Violation>>) -> Vec<String> {
         result.unwrap_err().into_iter().map(|v| v.field).collect()
+    }
+
+    #[test]
+    fn an_over_long_calendar_is_refused_whole_with_one_violation_per_list() {
+        let many = vec![hours(1, "09:00", "10:00"); 400_000];
+        let dates: Vec<String> = (0..400_000).map(|_| "not a date".to_owned()).collect();
+        let mut huge = raw(many, &[]);
+        huge.holidays = dates;
+        let started = std::time::Instant::now();
+        assert_eq!(fields(calendar(huge)), ["weekly_hours", "holidays"]);
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    }
+
+    #[test]
+    fn bad_entries_within_the_limits_stop_at_the_violation_cap() {
+        let bad = vec![hours(9, "25:00", "26:00"); MAX_WEEKLY_HOURS];
+        let violations = calendar(raw(bad, &[])).unwrap_err();
+        assert_eq!(violations.len(), crate::domain::MAX_VIOLATIONS + 1);
+        assert!(
+            violations
+                .last()
+                .unwrap()
+                .description
+                .starts_with("at most")
+        );
     }
 
     #[test]

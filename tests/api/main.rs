@@ -3,6 +3,7 @@
 mod auth;
 mod calendars;
 mod helpers;
+mod hostile;
 mod import;
 mod interaction_metrics;
 mod interaction_reference;
