@@ -144,6 +144,11 @@ pub struct ServeArgs {
     /// Seconds a cached API key is trusted before it is looked up again (revocation delay).
     #[arg(long, env = "CXMETRICS_KEY_CACHE_SECS", default_value_t = 5)]
     pub key_cache_secs: u64,
+    /// Concurrent calls (HTTP/2 streams) one client connection may have open; further
+    /// calls wait in the client until one finishes.
+    #[arg(long, env = "CXMETRICS_MAX_STREAMS_PER_CONNECTION", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_streams_per_connection: u32,
     #[command(flatten)]
     pub tls: TlsArgs,
 }
@@ -156,6 +161,8 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     pub max_message_bytes: usize,
     pub key_cache_ttl: Duration,
+    /// Concurrent HTTP/2 streams (calls) per client connection.
+    pub max_streams_per_connection: u32,
     /// How often the health check pings the database.
     pub health_interval: Duration,
     /// Serve TLS (and mutual TLS) with this material; plaintext when `None`.
@@ -175,6 +182,7 @@ impl Settings {
             shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
             max_message_bytes: args.max_message_bytes,
             key_cache_ttl: Duration::from_secs(args.key_cache_secs),
+            max_streams_per_connection: args.max_streams_per_connection,
             health_interval: Duration::from_secs(2),
             tls: args.tls.load()?,
         })

@@ -3,6 +3,7 @@
 mod auth;
 mod calendars;
 mod helpers;
+mod http2;
 mod import;
 mod interaction_metrics;
 mod interaction_reference;
