@@ -1,6 +1,7 @@
 //! Integration tests: real PostgreSQL (started by scripts/test), real gRPC over sockets.
 
 mod auth;
+mod bulk_stream;
 mod calendars;
 mod helpers;
 mod http2;
