@@ -5,10 +5,11 @@
 //! committed chunks stay, which a retry of the whole stream then reports as unchanged.
 //!
 //! Reading and writing run side by side: while one chunk commits, the stream keeps being
-//! read and parsed into the next, so HTTP/2 DATA frames do not pile up unread in h2's
-//! buffers (h2 closes a connection whose unread small frames exceed its budget, see
-//! `startup`). At most [`QUEUED_CHUNKS`] full chunks wait behind the one being written;
-//! beyond that reading pauses, and the stream's HTTP/2 flow-control window stops the client.
+//! read and parsed into the next, so the client's DATA frames wait unread in h2's buffers
+//! only when the database is slower than the client. At most [`QUEUED_CHUNKS`] full chunks
+//! wait behind the one being written; beyond that reading pauses, and the stream's HTTP/2
+//! flow-control window holds the client back. That window is what keeps the unread frames
+//! under h2's small-frame budget (see [`crate::startup::STREAM_WINDOW_BYTES`]).
 
 use std::fmt::Write as _;
 
