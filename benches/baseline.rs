@@ -113,6 +113,7 @@ async fn main() -> anyhow::Result<()> {
         db,
         shutdown_grace: Duration::from_secs(5),
         max_message_bytes: 16 << 20,
+        max_streams_per_connection: 100,
         key_cache_ttl: Duration::from_secs(60),
         read_limits: Default::default(),
         health_interval: Duration::from_secs(5),

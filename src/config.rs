@@ -147,6 +147,7 @@ pub struct ServeArgs {
     /// Seconds a cached API key is trusted before it is looked up again (revocation delay).
     #[arg(long, env = "CXMETRICS_KEY_CACHE_SECS", default_value_t = 5)]
     pub key_cache_secs: u64,
+<<<<<<< HEAD
     /// Metric reports and listings that may run at once, over all tenants; more wait
     /// briefly, then get RESOURCE_EXHAUSTED with a retry delay.
     #[arg(long, env = "CXMETRICS_MAX_CONCURRENT_READS", default_value_t = 8,
@@ -157,6 +158,13 @@ pub struct ServeArgs {
     #[arg(long, env = "CXMETRICS_MAX_CONCURRENT_READS_PER_TENANT", default_value_t = 4,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub max_concurrent_reads_per_tenant: u32,
+=======
+    /// Concurrent calls (HTTP/2 streams) one client connection may have open; further
+    /// calls wait in the client until one finishes.
+    #[arg(long, env = "CXMETRICS_MAX_STREAMS_PER_CONNECTION", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_streams_per_connection: u32,
+>>>>>>> issue9-bulk
     #[command(flatten)]
     pub tls: TlsArgs,
 }
@@ -169,8 +177,13 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     pub max_message_bytes: usize,
     pub key_cache_ttl: Duration,
+<<<<<<< HEAD
     /// Limits of concurrent metric reports and listings.
     pub read_limits: ReadLimits,
+=======
+    /// Concurrent HTTP/2 streams (calls) per client connection.
+    pub max_streams_per_connection: u32,
+>>>>>>> issue9-bulk
     /// How often the health check pings the database.
     pub health_interval: Duration,
     /// Serve TLS (and mutual TLS) with this material; plaintext when `None`.
@@ -190,10 +203,14 @@ impl Settings {
             shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
             max_message_bytes: args.max_message_bytes,
             key_cache_ttl: Duration::from_secs(args.key_cache_secs),
+<<<<<<< HEAD
             read_limits: ReadLimits {
                 global: args.max_concurrent_reads as usize,
                 per_tenant: args.max_concurrent_reads_per_tenant as usize,
             },
+=======
+            max_streams_per_connection: args.max_streams_per_connection,
+>>>>>>> issue9-bulk
             health_interval: Duration::from_secs(2),
             tls: args.tls.load()?,
         })

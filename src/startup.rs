@@ -22,6 +22,27 @@ use crate::{
     storage::Store,
 };
 
+/// Bytes a client may send on one stream (call) before the service has read them.
+///
+/// h2 (0.4.16 on) charges each DATA frame under 256 bytes that sits unread in its buffers
+/// `256 - payload` bytes against a budget per connection, half the connection window (at
+/// least 25,600 bytes); reading the frame pays it back, and a connection that overdraws it
+/// is closed with GOAWAY ENHANCE_YOUR_CALM `too_many_data_frames`. hyper does not let a
+/// server change the budget, so the windows must keep what a client can leave unread below
+/// it. grpcio, Go and Java clients send each message as its own DATA frame, and an import
+/// record is a 20-100 byte message. With hyper's defaults (1 MiB windows, so a 512 KiB
+/// budget) a stream that pauses for one chunk commit may hold 24,000 unread 43-byte frames,
+/// while 2,460 exhaust the budget. A 64 KiB stream window holds at most 3,640 frames even of
+/// the smallest valid record (18 bytes: 866,320 budget bytes), 1,524 of 43 bytes (324,612).
+pub const STREAM_WINDOW_BYTES: u32 = 64 * 1024;
+
+/// Bytes a client may send on all its streams of one connection before the service has read
+/// them. Its half, 4 MiB, is h2's small-frame budget (see [`STREAM_WINDOW_BYTES`]): enough
+/// for 4 streams of the smallest records, or 12 of 43-byte ones, to wait on the database at
+/// once. With at most 100 streams of 64 KiB, 6.4 MiB of data is the most a connection
+/// buffers unread.
+pub const CONNECTION_WINDOW_BYTES: u32 = 8 * 1024 * 1024;
+
 pub struct Application {
     listener: TcpListener,
     store: Store,
@@ -110,7 +131,12 @@ impl Application {
             let _ = draining_tx.send(());
         };
         let incoming = TcpIncoming::from(self.listener).with_nodelay(Some(true));
-        let mut builder = Server::builder();
+        let mut builder = Server::builder()
+            .initial_stream_window_size(STREAM_WINDOW_BYTES)
+            .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
+            // An adaptive window would grow past the bounds above.
+            .http2_adaptive_window(Some(false))
+            .max_concurrent_streams(self.settings.max_streams_per_connection);
         let tls = match &self.settings.tls {
             Some(tls) => {
                 builder = builder

@@ -8,8 +8,7 @@ use super::{
     admission::Admission,
     auth::Authenticator,
     convert::{self, required, under},
-    import::Importer,
-    paging, query,
+    import, paging, query,
 };
 use crate::{
     domain::{Checker, Filter, Limits, Scope, TimeRange},
@@ -172,12 +171,8 @@ impl FeedbackService for FeedbackApi {
         request: Request<Streaming<pb::ImportRecordsRequest>>,
     ) -> Result<Response<pb::ImportRecordsResponse>, Status> {
         let caller = self.auth.authorize(&request, Scope::Write).await?;
-        let mut stream = request.into_inner();
-        let mut importer = Importer::new(&self.store, &caller.tenant);
-        while let Some(message) = stream.message().await? {
-            importer.push(message).await?;
-        }
-        Ok(Response::new(importer.finish().await?))
+        let reply = import::import(&self.store, &caller.tenant, request.into_inner()).await?;
+        Ok(Response::new(reply))
     }
 
     async fn delete_customer_data(

@@ -130,6 +130,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         db: db.clone(),
         shutdown_grace: Duration::from_secs(10),
         max_message_bytes: 16 * 1024 * 1024,
+        max_streams_per_connection: 100,
         key_cache_ttl: options.key_cache_ttl,
         read_limits: options.read_limits,
         health_interval: options.health_interval,

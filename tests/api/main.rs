@@ -1,9 +1,11 @@
 //! Integration tests: real PostgreSQL (started by scripts/test), real gRPC over sockets.
 
 mod auth;
+mod bulk_stream;
 mod calendars;
 mod helpers;
 mod hostile;
+mod http2;
 mod import;
 mod interaction_metrics;
 mod interaction_reference;

@@ -187,6 +187,54 @@ async fn a_database_outage_gives_unavailable_and_not_serving_then_recovers_by_it
 }
 
 #[tokio::test]
+async fn a_database_outage_mid_import_fails_the_call_with_unavailable_and_keeps_committed_chunks() {
+    let db = database_url();
+    let proxy = Proxy::start(host_port(&db)).await;
+    let proxied = db.replacen(&host_port(&db), &proxy.addr.to_string(), 1);
+    let app = spawn_app_with(Options {
+        server_database_url: Some(proxied),
+        ..Options::default()
+    })
+    .await;
+    wait_for_health(&app, ServingStatus::Serving).await;
+    // Room for every message, so sending never waits on the call.
+    let (tx, rx) = tokio::sync::mpsc::channel(2_000);
+    let mut client = app.feedback();
+    let call = tokio::spawn(async move {
+        client
+            .import_records(tokio_stream::wrappers::ReceiverStream::new(rx))
+            .await
+    });
+    let message = |i: usize| pb::ImportRecordsRequest {
+        record: Some(pb::import_records_request::Record::Customer(customer(
+            &format!("c{i}"),
+        ))),
+    };
+    for i in 0..1_000 {
+        tx.send(message(i)).await.unwrap();
+    }
+    // The first chunk commits while the stream is still open.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while app.count("select count(*) from customers").await < 1_000 {
+        assert!(Instant::now() < deadline, "the first chunk never committed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    proxy.set_up(false);
+    for i in 1_000..2_000 {
+        // The call may already have failed and dropped the stream.
+        let _ = tx.send(message(i)).await;
+    }
+    let status = tokio::time::timeout(Duration::from_secs(20), call)
+        .await
+        .expect("the call ends")
+        .unwrap()
+        .expect_err("the second chunk cannot be written");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert_eq!(app.count("select count(*) from customers").await, 1_000);
+}
+
+#[tokio::test]
 async fn sigterm_lets_an_in_flight_import_finish_then_exits_cleanly() {
     let app = spawn_app().await;
     let (mut child, addr) = spawn_binary(&app.database_url, &[]).await;
