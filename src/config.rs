@@ -5,7 +5,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::storage::{DEFAULT_READ_TIMEOUT, DbSettings};
+use crate::storage::{DEFAULT_READ_TIMEOUT, DEFAULT_WRITE_TIMEOUT, DbSettings};
 
 mod tls;
 
@@ -54,7 +54,8 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Apply pending migrations, then serve gRPC until SIGTERM or Ctrl-C.
+    /// Serve gRPC until SIGTERM or Ctrl-C, applying pending migrations once the database
+    /// answers.
     Serve(ServeArgs),
     /// Apply pending database migrations and exit.
     Migrate(DbArgs),
@@ -97,7 +98,7 @@ pub struct DbArgs {
     /// PostgreSQL URL, e.g. postgres://user:pass@localhost:5432/cxmetrics
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: String,
-    /// Maximum database connections of this process.
+    /// Connections of the write pool (writes, keys, calendars).
     #[arg(long, env = "CXMETRICS_DB_POOL_SIZE", default_value_t = 16,
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub pool_size: u32,
@@ -112,8 +113,10 @@ impl DbArgs {
         DbSettings {
             url: self.database_url.clone(),
             max_connections: self.pool_size,
+            read_max_connections: self.pool_size,
             acquire_timeout: Duration::from_secs(self.acquire_timeout_secs),
             read_timeout: DEFAULT_READ_TIMEOUT,
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
             read_url: None,
         }
     }
@@ -132,6 +135,16 @@ pub struct ServeArgs {
     #[arg(long, env = "CXMETRICS_READ_TIMEOUT_SECS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub read_timeout_secs: u64,
+    /// Connections of the read pool, which metric and listing queries use and writes never
+    /// do (default: the write pool's size).
+    #[arg(long, env = "CXMETRICS_READ_POOL_SIZE",
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub read_pool_size: Option<u32>,
+    /// Seconds one statement of a write may run (PostgreSQL's statement_timeout on the
+    /// write pool); a write over it fails with UNAVAILABLE and is rolled back.
+    #[arg(long, env = "CXMETRICS_WRITE_TIMEOUT_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub write_timeout_secs: u64,
     /// Address to listen on.
     #[arg(long, env = "CXMETRICS_LISTEN", default_value = "127.0.0.1:50051")]
     pub listen: SocketAddr,
@@ -169,7 +182,9 @@ impl Settings {
             listen: args.listen,
             db: DbSettings {
                 read_url: args.read_database_url.clone(),
+                read_max_connections: args.read_pool_size.unwrap_or(args.db.pool_size),
                 read_timeout: Duration::from_secs(args.read_timeout_secs),
+                write_timeout: Duration::from_secs(args.write_timeout_secs),
                 ..args.db.settings()
             },
             shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),

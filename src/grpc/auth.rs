@@ -52,6 +52,10 @@ impl Authenticator {
     pub async fn authorize<T>(&self, request: &Request<T>, scope: Scope) -> Result<Caller, Error> {
         let text = bearer_token(request)?;
         let presented = PresentedKey::parse(text).ok_or(Error::Unauthenticated(UNKNOWN_KEY))?;
+        // Every call needs the database, whose schema is unknown until the migrations ran.
+        if !self.store.is_migrated() {
+            return Err(Error::NotReady);
+        }
         let stored = self.lookup(presented.key_id).await?;
         let key = match stored {
             Some(key) if !key.revoked && presented.matches(&key.hash) => key,
