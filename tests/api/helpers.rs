@@ -207,7 +207,8 @@ impl TestApp {
     }
 }
 
-async fn create_database() -> String {
+/// Creates an empty database (no migrations) on `DATABASE_URL`'s server; returns its URL.
+pub async fn create_database() -> String {
     let admin = database_url();
     let name = format!("test_{}", uuid::Uuid::new_v4().simple());
     let mut conn = PgConnection::connect(&admin)

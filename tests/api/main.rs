@@ -2,6 +2,7 @@
 
 mod auth;
 mod calendars;
+mod faults;
 mod helpers;
 mod import;
 mod interaction_metrics;
