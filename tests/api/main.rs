@@ -2,6 +2,8 @@
 
 mod auth;
 mod calendars;
+mod cluster;
+mod crash;
 mod faults;
 mod helpers;
 mod import;
