@@ -203,6 +203,27 @@ async fn migrate_fails_at_once_with_one_line_when_the_database_is_down() {
     );
 }
 
+#[test]
+fn a_fatal_start_up_error_is_printed_once() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cxmetrics"))
+        .arg("serve")
+        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/x")
+        .env("CXMETRICS_LISTEN", taken.local_addr().unwrap().to_string())
+        .env("CXMETRICS_LOG_FORMAT", "json")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<_> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(
+        lines[0].starts_with("error: binding 127.0.0.1:"),
+        "{stderr}"
+    );
+    assert_eq!(lines[0].matches("in use").count(), 1, "{stderr}");
+}
+
 #[tokio::test]
 async fn shutdown_ends_within_the_grace_period_while_a_call_holds_a_connection() {
     let app = spawn_app().await;
