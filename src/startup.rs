@@ -201,7 +201,7 @@ async fn migrate_with_backoff(store: &Store) {
             Err(error) => {
                 let error = crate::error::error_chain(&error);
                 let retry_in_ms = delay.as_millis() as u64;
-                tracing::warn!(attempt, retry_in_ms, %error, "database not reachable yet");
+                tracing::warn!(attempt, retry_in_ms, %error, "cannot apply the migrations yet; retrying");
                 tokio::time::sleep(delay).await;
             }
         }
