@@ -22,7 +22,7 @@ use cxmetrics::{
         metrics_service_client::MetricsServiceClient,
     },
     startup::Application,
-    storage::{DEFAULT_READ_TIMEOUT, DbSettings, Store},
+    storage::{DEFAULT_READ_TIMEOUT, DEFAULT_WRITE_TIMEOUT, DbSettings, Store},
 };
 use sqlx::{Connection, Executor, PgConnection};
 use tonic::{Request, transport::Channel};
@@ -101,8 +101,10 @@ async fn main() -> anyhow::Result<()> {
     let db = DbSettings {
         url: url.clone(),
         max_connections: 8,
+        read_max_connections: 8,
         acquire_timeout: Duration::from_secs(5),
         read_timeout: DEFAULT_READ_TIMEOUT,
+        write_timeout: DEFAULT_WRITE_TIMEOUT,
         read_url: None,
     };
     let store = Store::connect_lazy(&db)?;

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::{
     grpc::ReadLimits,
-    storage::{DEFAULT_READ_TIMEOUT, DbSettings},
+    storage::{DEFAULT_READ_TIMEOUT, DEFAULT_WRITE_TIMEOUT, DbSettings},
 };
 
 mod tls;
@@ -57,7 +57,8 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Apply pending migrations, then serve gRPC until SIGTERM or Ctrl-C.
+    /// Serve gRPC until SIGTERM or Ctrl-C, applying pending migrations once the database
+    /// answers.
     Serve(ServeArgs),
     /// Apply pending database migrations and exit.
     Migrate(DbArgs),
@@ -100,7 +101,7 @@ pub struct DbArgs {
     /// PostgreSQL URL, e.g. postgres://user:pass@localhost:5432/cxmetrics
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: String,
-    /// Maximum database connections of this process.
+    /// Connections of the write pool (writes, keys, calendars).
     #[arg(long, env = "CXMETRICS_DB_POOL_SIZE", default_value_t = 16,
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub pool_size: u32,
@@ -115,8 +116,10 @@ impl DbArgs {
         DbSettings {
             url: self.database_url.clone(),
             max_connections: self.pool_size,
+            read_max_connections: self.pool_size,
             acquire_timeout: Duration::from_secs(self.acquire_timeout_secs),
             read_timeout: DEFAULT_READ_TIMEOUT,
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
             read_url: None,
         }
     }
@@ -135,6 +138,16 @@ pub struct ServeArgs {
     #[arg(long, env = "CXMETRICS_READ_TIMEOUT_SECS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub read_timeout_secs: u64,
+    /// Connections of the read pool, which metric and listing queries use and writes never
+    /// do (default: the write pool's size).
+    #[arg(long, env = "CXMETRICS_READ_POOL_SIZE",
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub read_pool_size: Option<u32>,
+    /// Seconds one statement of a write may run (PostgreSQL's statement_timeout on the
+    /// write pool); a write over it fails with UNAVAILABLE and is rolled back.
+    #[arg(long, env = "CXMETRICS_WRITE_TIMEOUT_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub write_timeout_secs: u64,
     /// Address to listen on.
     #[arg(long, env = "CXMETRICS_LISTEN", default_value = "127.0.0.1:50051")]
     pub listen: SocketAddr,
@@ -147,7 +160,6 @@ pub struct ServeArgs {
     /// Seconds a cached API key is trusted before it is looked up again (revocation delay).
     #[arg(long, env = "CXMETRICS_KEY_CACHE_SECS", default_value_t = 5)]
     pub key_cache_secs: u64,
-<<<<<<< HEAD
     /// Metric reports and listings that may run at once, over all tenants; more wait
     /// briefly, then get RESOURCE_EXHAUSTED with a retry delay.
     #[arg(long, env = "CXMETRICS_MAX_CONCURRENT_READS", default_value_t = 8,
@@ -158,13 +170,11 @@ pub struct ServeArgs {
     #[arg(long, env = "CXMETRICS_MAX_CONCURRENT_READS_PER_TENANT", default_value_t = 4,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub max_concurrent_reads_per_tenant: u32,
-=======
     /// Concurrent calls (HTTP/2 streams) one client connection may have open; further
     /// calls wait in the client until one finishes.
     #[arg(long, env = "CXMETRICS_MAX_STREAMS_PER_CONNECTION", default_value_t = 100,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub max_streams_per_connection: u32,
->>>>>>> issue9-bulk
     #[command(flatten)]
     pub tls: TlsArgs,
 }
@@ -177,13 +187,10 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     pub max_message_bytes: usize,
     pub key_cache_ttl: Duration,
-<<<<<<< HEAD
     /// Limits of concurrent metric reports and listings.
     pub read_limits: ReadLimits,
-=======
     /// Concurrent HTTP/2 streams (calls) per client connection.
     pub max_streams_per_connection: u32,
->>>>>>> issue9-bulk
     /// How often the health check pings the database.
     pub health_interval: Duration,
     /// Serve TLS (and mutual TLS) with this material; plaintext when `None`.
@@ -197,20 +204,19 @@ impl Settings {
             listen: args.listen,
             db: DbSettings {
                 read_url: args.read_database_url.clone(),
+                read_max_connections: args.read_pool_size.unwrap_or(args.db.pool_size),
                 read_timeout: Duration::from_secs(args.read_timeout_secs),
+                write_timeout: Duration::from_secs(args.write_timeout_secs),
                 ..args.db.settings()
             },
             shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
             max_message_bytes: args.max_message_bytes,
             key_cache_ttl: Duration::from_secs(args.key_cache_secs),
-<<<<<<< HEAD
             read_limits: ReadLimits {
                 global: args.max_concurrent_reads as usize,
                 per_tenant: args.max_concurrent_reads_per_tenant as usize,
             },
-=======
             max_streams_per_connection: args.max_streams_per_connection,
->>>>>>> issue9-bulk
             health_interval: Duration::from_secs(2),
             tls: args.tls.load()?,
         })

@@ -62,6 +62,10 @@ pub enum Error {
     /// The database cannot be reached: the call is safe to retry.
     #[error("database unavailable")]
     Unavailable(#[source] sqlx::Error),
+    /// The service has not yet reached the database since it started (its migrations are
+    /// not applied yet): safe to retry.
+    #[error("database not ready")]
+    NotReady,
     #[error("deadline exceeded")]
     DeadlineExceeded,
     #[error("internal error")]
@@ -74,6 +78,23 @@ fn join(violations: &[Violation]) -> String {
         .map(Violation::to_string)
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// `error` and its causes on one line, each cause once: sqlx and other errors often repeat
+/// their source in their own message, which `{:#}` would then print twice.
+pub fn error_chain(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let message = cause.to_string();
+        if line.contains(&message) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&message);
+    }
+    line
 }
 
 impl Error {
@@ -91,11 +112,12 @@ impl From<sqlx::Error> for Error {
             | sqlx::Error::WorkerCrashed
             | sqlx::Error::Tls(_) => Self::Unavailable(error),
             sqlx::Error::Database(db) => match db.code().as_deref() {
-                // statement_timeout / query_canceled: the caller's deadline ran out.
-                Some("57014") => Self::DeadlineExceeded,
                 // admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections,
-                // serialization failure and deadlock: all safe to retry.
-                Some("57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01") => {
+                // serialization failure and deadlock: all safe to retry. So is
+                // query_canceled outside a read (a write over the write timeout, e.g. behind
+                // a lock): its transaction rolled back. Reads map it to DEADLINE_EXCEEDED
+                // themselves, since their timeout is the caller's deadline.
+                Some("57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01" | "57014") => {
                     Self::Unavailable(error)
                 }
                 _ => Self::Internal(error.into()),
@@ -137,6 +159,9 @@ impl From<Error> for Status {
                 tracing::warn!(error = %cause, "database unavailable");
                 Status::unavailable("the database is unavailable; retry later")
             }
+            Error::NotReady => {
+                Status::unavailable("the service is not connected to its database yet; retry later")
+            }
             Error::Internal(cause) => {
                 tracing::error!(error = ?cause, "internal error");
                 Status::internal("internal error")
@@ -166,6 +191,26 @@ mod tests {
             .map(|v| v.field.as_str())
             .collect();
         assert_eq!(fields, ["survey_response.score", "customer_id"]);
+    }
+
+    #[test]
+    fn a_cause_that_its_parent_already_shows_is_printed_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let error = anyhow::Error::from(sqlx::Error::Io(io)).context("connecting");
+        assert_eq!(
+            format!("{error:#}"),
+            "connecting: error communicating with database: refused: refused"
+        );
+        assert_eq!(
+            error_chain(&error),
+            "connecting: error communicating with database: refused"
+        );
+    }
+
+    #[test]
+    fn a_service_not_yet_connected_is_unavailable() {
+        let status: Status = Error::NotReady.into();
+        assert_eq!(status.code(), Code::Unavailable);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use clap::Parser;
 use cxmetrics::{
     commands,
     config::{Cli, Command, Settings},
+    error,
     startup::{Application, shutdown_signal},
     telemetry,
 };
@@ -17,15 +18,15 @@ async fn main() -> ExitCode {
     let telemetry = match telemetry::init(cli.log_format, cli.otlp_endpoint.as_deref()) {
         Ok(telemetry) => telemetry,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", error::error_chain(&error));
             return ExitCode::FAILURE;
         }
     };
     let code = match run(cli.command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            tracing::error!("{error:#}");
-            eprintln!("error: {error:#}");
+            // Once, on stderr: the line an operator reads when the command fails.
+            eprintln!("error: {}", error::error_chain(&error));
             ExitCode::FAILURE
         }
     };

@@ -1,6 +1,8 @@
 //! Wires storage, services, health and reflection into a tonic server. `build` binds the
-//! listener (port 0 works in tests); `run_until_stopped` serves until the shutdown future
-//! resolves, then drains in-flight calls for at most the grace period.
+//! listener (port 0 works in tests); `run_until_stopped` serves at once, whether or not the
+//! database answers, until the shutdown future resolves, then drains in-flight calls for at
+//! most the grace period. Health reports NOT_SERVING until the database has been reached
+//! and migrated, and whenever it stops answering.
 
 use std::{future::Future, net::SocketAddr, time::Duration};
 
@@ -50,14 +52,15 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects the pool (lazily), applies migrations when the database answers, and binds.
+    /// Builds lazily connecting pools and binds: nothing waits for the database, which
+    /// `run_until_stopped` reaches (and migrates) in the background.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let store = Store::connect_lazy(&settings.db)?;
-        store.migrate().await?;
         Self::build_with_store(settings, store).await
     }
 
-    /// Binds the listener for an already migrated store.
+    /// Binds the listener for `store`; its pending migrations are applied once the server
+    /// runs and the database answers (nothing to do when they already are).
     pub async fn build_with_store(settings: Settings, store: Store) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(settings.listen)
             .await
@@ -84,9 +87,9 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (reporter, health_service) = tonic_health::server::health_reporter();
-        // NOT_SERVING until the first database ping answers.
+        // NOT_SERVING until the migrations are applied and the database answers a ping.
         set_all(&reporter, ServingStatus::NotServing).await;
-        let health_task = spawn_health_check(
+        let health_task = spawn_readiness(
             reporter.clone(),
             self.store.clone(),
             self.settings.health_interval,
@@ -165,6 +168,7 @@ impl Application {
                 tracing::warn!(?grace, "in-flight calls did not finish in time; exiting anyway");
             }
         }
+        // Bounded: connections still held by calls cut off after the grace period are dropped.
         self.store.close().await;
         tracing::info!("stopped");
         Ok(())
@@ -195,31 +199,71 @@ async fn set_all(reporter: &HealthReporter, status: ServingStatus) {
     }
 }
 
-/// Reports SERVING while the database answers a ping, NOT_SERVING otherwise.
-fn spawn_health_check(reporter: HealthReporter, store: Store, every: Duration) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut last = None;
-        loop {
-            let healthy = tokio::time::timeout(every.max(Duration::from_secs(1)), store.ping())
-                .await
-                .unwrap_or(false);
-            if last != Some(healthy) {
-                if healthy {
-                    tracing::info!("database reachable; serving");
-                } else {
-                    tracing::warn!("database unreachable; not serving");
-                }
-                let status = if healthy {
-                    ServingStatus::Serving
-                } else {
-                    ServingStatus::NotServing
-                };
-                set_all(&reporter, status).await;
-                last = Some(healthy);
-            }
-            tokio::time::sleep(every).await;
-        }
+/// The first delay between attempts to reach the database at start, doubled after each
+/// failure up to `MAX_RETRY_DELAY`.
+const FIRST_RETRY_DELAY: Duration = Duration::from_millis(100);
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
+
+/// Exponential backoff: `FIRST_RETRY_DELAY`, doubling, capped at `MAX_RETRY_DELAY`.
+fn retry_delays() -> impl Iterator<Item = Duration> {
+    std::iter::successors(Some(FIRST_RETRY_DELAY), |delay| {
+        Some((*delay * 2).min(MAX_RETRY_DELAY))
     })
+}
+
+/// Applies the migrations once the database answers, retrying with backoff meanwhile; then
+/// reports SERVING while the database answers a ping, NOT_SERVING otherwise. Until the
+/// migrations are applied the store is not ready and every call gets UNAVAILABLE.
+fn spawn_readiness(reporter: HealthReporter, store: Store, every: Duration) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        migrate_with_backoff(&store).await;
+        health_check(&reporter, &store, every).await;
+    })
+}
+
+async fn migrate_with_backoff(store: &Store) {
+    if store.is_migrated() {
+        return;
+    }
+    for (attempt, delay) in (1_u32..).zip(retry_delays()) {
+        match store.migrate().await {
+            Ok(()) => {
+                tracing::info!(attempt, "migrations applied");
+                return;
+            }
+            Err(error) => {
+                let error = crate::error::error_chain(&error);
+                let retry_in_ms = delay.as_millis() as u64;
+                tracing::warn!(attempt, retry_in_ms, %error, "cannot apply the migrations yet; retrying");
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+}
+
+/// Reports SERVING while the database answers a ping, NOT_SERVING otherwise.
+async fn health_check(reporter: &HealthReporter, store: &Store, every: Duration) {
+    let mut last = None;
+    loop {
+        let healthy = tokio::time::timeout(every.max(Duration::from_secs(1)), store.ping())
+            .await
+            .unwrap_or(false);
+        if last != Some(healthy) {
+            if healthy {
+                tracing::info!("database reachable; serving");
+            } else {
+                tracing::warn!("database unreachable; not serving");
+            }
+            let status = if healthy {
+                ServingStatus::Serving
+            } else {
+                ServingStatus::NotServing
+            };
+            set_all(reporter, status).await;
+            last = Some(healthy);
+        }
+        tokio::time::sleep(every).await;
+    }
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
@@ -247,5 +291,16 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_start_at_a_tenth_of_a_second_and_double_up_to_five_seconds() {
+        let delays: Vec<_> = retry_delays().take(9).map(|d| d.as_millis()).collect();
+        assert_eq!(delays, [100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000]);
     }
 }

@@ -1,4 +1,11 @@
-//! Retention arithmetic: from the counts of one period to rates.
+//! Retention arithmetic: from customers' acquire and churn buckets to each period's counts,
+//! and from counts to rates.
+//!
+//! Storage groups customers by the `width_bucket` of their acquire and churn times over the
+//! boundaries `b_0 < ... < b_n` (index k means `b_(k-1) <= t < b_k`, 0 before `b_0`, n + 1
+//! from `b_n` on). Then "t < b_j" is "k <= j", and every count of every period follows from
+//! those indexes in one pass over the groups plus one over the buckets, however many
+//! customers and periods there are.
 
 /// Counts of one period `[s, e)`, computed by storage.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -11,6 +18,102 @@ pub struct RetentionCounts {
     pub new: i64,
     /// Of the start customers, not churned before e.
     pub retained: i64,
+}
+
+impl RetentionCounts {
+    pub fn add(&mut self, other: &RetentionCounts) {
+        self.start += other.start;
+        self.end += other.end;
+        self.new += other.new;
+        self.retained += other.retained;
+    }
+}
+
+/// Customers who share their acquire and churn buckets (and NPS category answer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CustomerSpan {
+    /// `width_bucket` of the acquire time.
+    pub acquired: i64,
+    /// `width_bucket` of the churn time; None while not churned.
+    pub churned: Option<i64>,
+    /// The latest NPS score, when the query asked for it.
+    pub latest: Option<i16>,
+    pub customers: i64,
+}
+
+impl CustomerSpan {
+    /// Active at `b_j`: acquired before it and not churned before it.
+    fn active_at(&self, j: i64) -> bool {
+        self.acquired <= j && self.churned.is_none_or(|c| c > j)
+    }
+
+    /// The counts of period `[b_s, b_e)` these customers contribute.
+    pub fn counts(&self, s: i64, e: i64) -> RetentionCounts {
+        let n = self.customers;
+        let count = |yes: bool| if yes { n } else { 0 };
+        RetentionCounts {
+            start: count(self.active_at(s)),
+            end: count(self.active_at(e)),
+            new: count(self.acquired > s && self.acquired <= e),
+            retained: count(self.active_at(s) && self.churned.is_none_or(|c| c > e)),
+        }
+    }
+}
+
+/// The counts of each bucket `[b_j, b_(j+1))`, j in 0..buckets, in O(spans + buckets):
+/// each span adds to a range of buckets, recorded in difference arrays.
+pub fn bucket_counts(spans: &[CustomerSpan], buckets: usize) -> Vec<RetentionCounts> {
+    let n = buckets as i64;
+    // Boundaries 0..=n where the span is active: [acquired, churned - 1].
+    let mut active = vec![0i64; buckets + 2];
+    // Buckets where the span is retained (active at b_j, not churned before b_(j+1)):
+    // [acquired, churned - 2].
+    let mut retained = vec![0i64; buckets + 1];
+    let mut new = vec![0i64; buckets];
+    let add = |diff: &mut [i64], from: i64, to: i64, last: i64, value: i64| {
+        let (from, to) = (from.max(0), to.min(last));
+        if from <= to {
+            diff[from as usize] += value;
+            diff[to as usize + 1] -= value;
+        }
+    };
+    for span in spans {
+        let churned = span.churned.unwrap_or(i64::MAX);
+        add(
+            &mut active,
+            span.acquired,
+            churned.saturating_sub(1),
+            n,
+            span.customers,
+        );
+        add(
+            &mut retained,
+            span.acquired,
+            churned.saturating_sub(2),
+            n - 1,
+            span.customers,
+        );
+        if (1..=n).contains(&span.acquired) {
+            new[span.acquired as usize - 1] += span.customers;
+        }
+    }
+    let running = |diff: &[i64]| -> Vec<i64> {
+        diff.iter()
+            .scan(0, |sum, d| {
+                *sum += d;
+                Some(*sum)
+            })
+            .collect()
+    };
+    let (active, retained) = (running(&active), running(&retained));
+    (0..buckets)
+        .map(|j| RetentionCounts {
+            start: active[j],
+            end: active[j + 1],
+            new: new[j],
+            retained: retained[j],
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -52,6 +155,30 @@ pub fn nps_category(latest_score: Option<i16>) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bucket_counts_equal_each_bucket_counted_alone() {
+        let mut spans = Vec::new();
+        for acquired in 0..=6 {
+            for churned in (acquired..=7).map(Some).chain([None]) {
+                spans.push(CustomerSpan {
+                    acquired,
+                    churned,
+                    latest: None,
+                    customers: acquired + 1,
+                });
+            }
+        }
+        let buckets = 5;
+        let fast = bucket_counts(&spans, buckets);
+        for (j, got) in fast.iter().enumerate() {
+            let mut want = RetentionCounts::default();
+            for span in &spans {
+                want.add(&span.counts(j as i64, j as i64 + 1));
+            }
+            assert_eq!(*got, want, "bucket {j}");
+        }
+    }
 
     #[test]
     fn rates_are_absent_without_start_customers() {

@@ -50,8 +50,9 @@ pub struct Checker {
     dropped: usize,
 }
 
-/// The most violations one reply lists.
-pub const MAX_VIOLATIONS: usize = 100;
+/// The most violations one reply lists. They travel twice in the status trailers (the
+/// message and the BadRequest details), which gRPC clients cap at 8 to 16 KiB in all.
+pub const MAX_VIOLATIONS: usize = 20;
 
 impl Checker {
     pub fn new(now: DateTime<Utc>) -> Self {
@@ -249,7 +250,7 @@ mod tests {
         assert!(
             violations[MAX_VIOLATIONS]
                 .description
-                .contains("at most 100 violations are listed (5 more found)"),
+                .contains("at most 20 violations are listed (5 more found)"),
             "{:?}",
             violations[MAX_VIOLATIONS]
         );

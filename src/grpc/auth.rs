@@ -111,6 +111,10 @@ impl Authenticator {
     ) -> Result<StoredKey, Error> {
         let text = bearer_token(request)?;
         let presented = PresentedKey::parse(text).ok_or(Error::Unauthenticated(UNKNOWN_KEY))?;
+        // Every call needs the database, whose schema is unknown until the migrations ran.
+        if !self.store.is_migrated() {
+            return Err(Error::NotReady);
+        }
         let stored = self.lookup(presented.key_id, peer).await?;
         match stored {
             Some(key) if !key.revoked && presented.matches(&key.hash) => Ok(key),

@@ -24,7 +24,7 @@ use crate::{
         query::{MAX_CELLS, MAX_GROUPS},
         report::{self, Report, ReportPlan, exceeds_groups},
         response_times::{InteractionTimes, Measured, ResponseTimeStats, wall_seconds},
-        retention::{RetentionCounts, RetentionStats, nps_category},
+        retention::{RetentionCounts, RetentionStats, bucket_counts, nps_category},
         stats::{CesStats, Change, CsatStats, NpsStats, ScoreCount},
     },
     error::Error,
@@ -264,33 +264,35 @@ impl MetricsService for MetricsApi {
         let _permit = self.admission.admit(&caller.tenant).await?;
         let bounds =
             buckets::boundaries(q.range.start(), q.range.end(), q.time_zone, q.granularity);
-        // Period 0 is the whole range; then one period per bucket of the series.
-        let mut starts = vec![q.range.start()];
-        let mut ends = vec![q.range.end()];
-        if q.granularity.is_some() {
-            starts.extend(bounds.windows(2).map(|w| w[0]));
-            ends.extend(bounds.windows(2).map(|w| w[1]));
-        }
         let category_at = q.by_nps_category.then(|| q.range.start());
-        let rows = self
+        let spans = self
             .store
-            .retention_counts(&caller.tenant, &starts, &ends, category_at)
+            .customer_spans(&caller.tenant, &bounds, category_at)
             .await?;
-        let mut periods = vec![RetentionCounts::default(); starts.len()];
+        let last = bounds.len() as i64 - 1;
+        let mut total = RetentionCounts::default();
         let mut groups: BTreeMap<&str, RetentionCounts> = BTreeMap::new();
-        for (period, latest, counts) in &rows {
-            add(&mut periods[*period], counts);
-            if *period == 0 && q.by_nps_category {
-                add(groups.entry(nps_category(*latest)).or_default(), counts);
+        for span in &spans {
+            let counts = span.counts(0, last);
+            total.add(&counts);
+            if q.by_nps_category {
+                groups
+                    .entry(nps_category(span.latest))
+                    .or_default()
+                    .add(&counts);
             }
         }
+        let periods = if q.granularity.is_some() {
+            bucket_counts(&spans, bounds.len() - 1)
+        } else {
+            Vec::new()
+        };
         let stats = |c: RetentionCounts| reports::retention(RetentionStats::from(c));
         Ok(Response::new(pb::RetentionReport {
-            total: Some(stats(periods[0])),
-            series: starts
+            total: Some(stats(total)),
+            series: bounds
                 .iter()
                 .zip(&periods)
-                .skip(1)
                 .map(|(t, c)| pb::RetentionPoint {
                     start_time: Some(to_timestamp(*t)),
                     stats: Some(stats(*c)),
@@ -341,11 +343,4 @@ impl MetricsService for MetricsApi {
             cohorts: cohorts.into_iter().map(reports::cohort).collect(),
         }))
     }
-}
-
-fn add(sum: &mut RetentionCounts, counts: &RetentionCounts) {
-    sum.start += counts.start;
-    sum.end += counts.end;
-    sum.new += counts.new;
-    sum.retained += counts.retained;
 }

@@ -54,10 +54,24 @@ impl Store {
             statement_timeout(remaining(), self.read_timeout).ok_or(Error::DeadlineExceeded)?;
         // One round trip opens the transaction and bounds it (a number, not caller input).
         let begin = format!("begin read only; set local statement_timeout = {timeout}");
-        let mut tx = traced(&begin, self.read_pool.begin_with(begin.clone())).await?;
-        let rows = traced(query.sql(), query.fetch_all(&mut *tx)).await?;
-        traced("commit", tx.commit()).await?;
-        Ok(rows)
+        let read = async {
+            let mut tx = traced(&begin, self.read_pool.begin_with(begin.clone())).await?;
+            let rows = traced(query.sql(), query.fetch_all(&mut *tx)).await?;
+            traced("commit", tx.commit()).await?;
+            Ok::<_, sqlx::Error>(rows)
+        };
+        read.await.map_err(read_error)
+    }
+}
+
+/// A read cancelled by its `statement_timeout` ran out of the caller's deadline (or the
+/// read timeout); every other failure maps as for any statement.
+fn read_error(error: sqlx::Error) -> Error {
+    match &error {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("57014") => {
+            Error::DeadlineExceeded
+        }
+        _ => Error::from(error),
     }
 }
 

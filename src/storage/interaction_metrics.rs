@@ -6,8 +6,8 @@ use sqlx::Row;
 use super::{Store, bucket_index, filters};
 use crate::{
     domain::{
-        MetricQuery, TenantId, cohorts::CohortActivity, report::Bucketed,
-        response_times::InteractionTimes, retention::RetentionCounts,
+        MetricQuery, SurveyKind, TenantId, cohorts::CohortActivity, report::Bucketed,
+        response_times::InteractionTimes, retention::CustomerSpan,
     },
     error::Error,
 };
@@ -61,61 +61,45 @@ impl Store {
             .collect()
     }
 
-    /// Retention counts for each period `[starts[i], ends[i])`, and per NPS category of each
-    /// customer's latest NPS answer before `category_at` when it is given (else one group "").
-    #[tracing::instrument(skip_all, fields(periods = starts.len() as i64))]
-    pub async fn retention_counts(
+    /// Customers grouped by the `width_bucket` of their acquire and churn times over
+    /// `boundaries`, and by the score of their latest NPS answer before `category_at` when it
+    /// is given: one scan of the tenant's customers whatever the number of periods.
+    #[tracing::instrument(skip_all, fields(boundaries = boundaries.len() as i64))]
+    pub async fn customer_spans(
         &self,
         tenant: &TenantId,
-        starts: &[DateTime<Utc>],
-        ends: &[DateTime<Utc>],
+        boundaries: &[DateTime<Utc>],
         category_at: Option<DateTime<Utc>>,
-    ) -> Result<Vec<(usize, Option<i16>, RetentionCounts)>, Error> {
+    ) -> Result<Vec<CustomerSpan>, Error> {
         let latest_nps = if category_at.is_some() {
             "(select r.score from survey_responses r
-              where r.tenant_id = c.tenant_id and r.customer_id = c.customer_id and r.kind = 1
+              where r.tenant_id = c.tenant_id and r.customer_id = c.customer_id and r.kind = $3
                 and r.respond_time < $4
               order by r.respond_time desc, r.response_id desc limit 1)"
         } else {
             "null::smallint"
         };
-        // The latest answer is looked up once per customer, then every period is counted.
         let sql = format!(
-            "with c as (
-                 select c.acquire_time, c.churn_time, {latest_nps} as latest
-                 from customers c where c.tenant_id = $1
-             )
-             select p.idx, c.latest,
-                count(*) filter (where c.acquire_time < p.s
-                    and (c.churn_time is null or c.churn_time >= p.s)) as start_customers,
-                count(*) filter (where c.acquire_time < p.e
-                    and (c.churn_time is null or c.churn_time >= p.e)) as end_customers,
-                count(*) filter (where c.acquire_time >= p.s and c.acquire_time < p.e)
-                    as new_customers,
-                count(*) filter (where c.acquire_time < p.s
-                    and (c.churn_time is null or c.churn_time >= p.e)) as retained
-             from c
-             cross join unnest($2::timestamptz[], $3::timestamptz[]) with ordinality as p(s, e, idx)
-             group by 1, 2"
+            "select width_bucket(c.acquire_time, $2::timestamptz[]) as acquired,
+                    width_bucket(c.churn_time, $2::timestamptz[]) as churned,
+                    {latest_nps} as latest, count(*) as customers
+             from customers c where c.tenant_id = $1
+             group by 1, 2, 3"
         );
         let query = sqlx::query(&sql)
             .bind(tenant.as_str())
-            .bind(starts)
-            .bind(ends)
+            .bind(boundaries)
+            .bind(SurveyKind::Nps.code())
             .bind(category_at);
         let rows = self.read_rows(query).await?;
         rows.iter()
             .map(|row| {
-                Ok((
-                    bucket_index(row.try_get("idx")?, starts.len())?,
-                    row.try_get("latest")?,
-                    RetentionCounts {
-                        start: row.try_get("start_customers")?,
-                        end: row.try_get("end_customers")?,
-                        new: row.try_get("new_customers")?,
-                        retained: row.try_get("retained")?,
-                    },
-                ))
+                Ok(CustomerSpan {
+                    acquired: row.try_get::<i32, _>("acquired")?.into(),
+                    churned: row.try_get::<Option<i32>, _>("churned")?.map(i64::from),
+                    latest: row.try_get("latest")?,
+                    customers: row.try_get("customers")?,
+                })
             })
             .collect()
     }

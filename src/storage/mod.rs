@@ -9,16 +9,20 @@ mod interaction_metrics;
 mod keys;
 mod listing;
 mod metrics;
+mod pools;
 mod records;
 mod trace;
 
-use std::{str::FromStr, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use anyhow::Context;
-use sqlx::{
-    PgPool,
-    postgres::{PgConnectOptions, PgPoolOptions},
-};
+use sqlx::{Connection, PgConnection, PgPool, postgres::PgConnectOptions};
 
 pub use calendars::StoredCalendar;
 pub use deadline::with_deadline;
@@ -32,33 +36,28 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 /// The read timeout when none is configured.
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Connection settings for the pool.
+/// The write statement timeout when none is configured.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long `close` waits for connections still in use before it drops them.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Connection settings for the pools.
 #[derive(Debug, Clone)]
 pub struct DbSettings {
     pub url: String,
+    /// Connections of the write pool (writes, keys, calendars).
     pub max_connections: u32,
+    /// Connections of the read pool (metric and listing queries), always its own pool.
+    pub read_max_connections: u32,
     /// How long a call waits for a free connection before it fails with UNAVAILABLE.
     pub acquire_timeout: Duration,
     /// The longest a metric or listing query may run, even for a caller without a deadline.
     pub read_timeout: Duration,
+    /// The longest one statement of a write may run (`statement_timeout` of the write pool).
+    pub write_timeout: Duration,
     /// A read replica for metric and listing queries; None reads from `url`.
     pub read_url: Option<String>,
-}
-
-/// A pool of `url` that connects on first use, so that the service starts even while the
-/// database is down.
-fn lazy_pool(settings: &DbSettings, url: &str) -> Result<PgPool, sqlx::Error> {
-    let options = PgConnectOptions::from_str(url)?
-        .application_name("cxmetrics")
-        // Metric queries are short and parameterised: JIT compilation only adds latency.
-        // The planner cannot estimate the groups of a bucketed aggregate and falls back to
-        // sorting on disk with the default work_mem; hashing the few real groups in memory
-        // is about twice as fast.
-        .options([("jit", "off"), ("work_mem", "64MB")]);
-    Ok(PgPoolOptions::new()
-        .max_connections(settings.max_connections)
-        .acquire_timeout(settings.acquire_timeout)
-        .connect_lazy_with(options))
 }
 
 /// The 0-based bucket of a `width_bucket` result (1-based) over `buckets` buckets. The
@@ -79,34 +78,44 @@ pub(crate) fn bucket_index(width_bucket: i64, buckets: usize) -> Result<usize, c
 /// The handle every layer above uses to reach PostgreSQL.
 #[derive(Debug, Clone)]
 pub struct Store {
+    /// Writes, keys and calendars, on the primary.
     pool: PgPool,
-    /// Metric and listing queries: a replica's pool, or the same pool.
+    /// Metric and listing queries: the replica's, or a second pool of the primary.
     read_pool: PgPool,
+    /// One connection for the health check's ping.
+    health_pool: PgPool,
+    /// How migrations connect: the primary, without the write timeout.
+    migrate_options: Arc<PgConnectOptions>,
+    acquire_timeout: Duration,
+    /// Set once this store has applied (or found) every migration.
+    migrated: Arc<AtomicBool>,
     read_timeout: Duration,
 }
 
 impl Store {
-    /// Builds a lazily connecting pool: the service starts even while the database is down
+    /// Builds lazily connecting pools: the service starts even while the database is down
     /// and connects once it answers.
     pub fn connect_lazy(settings: &DbSettings) -> anyhow::Result<Self> {
-        let pool = lazy_pool(settings, &settings.url)
-            .context("DATABASE_URL is not a valid PostgreSQL URL")?;
-        let read_pool = match &settings.read_url {
-            Some(url) => lazy_pool(settings, url)
-                .context("the read database URL is not a valid PostgreSQL URL")?,
-            None => pool.clone(),
-        };
+        let pools = pools::Pools::connect_lazy(settings)?;
         Ok(Self {
-            pool,
-            read_pool,
+            pool: pools.write,
+            read_pool: pools.read,
+            health_pool: pools.health,
+            migrate_options: Arc::new(pools.primary),
+            acquire_timeout: settings.acquire_timeout,
+            migrated: Arc::default(),
             read_timeout: settings.read_timeout,
         })
     }
 
-    /// A store over an existing pool, with the default read timeout.
+    /// A store whose every use shares an existing pool, with the default read timeout.
     pub fn from_pool(pool: PgPool) -> Self {
         Self {
             read_pool: pool.clone(),
+            health_pool: pool.clone(),
+            migrate_options: pool.connect_options(),
+            acquire_timeout: pool.options().get_acquire_timeout(),
+            migrated: Arc::default(),
             pool,
             read_timeout: DEFAULT_READ_TIMEOUT,
         }
@@ -116,23 +125,52 @@ impl Store {
         &self.pool
     }
 
-    /// Closes every connection, waiting for those in use to be returned.
+    /// Closes every connection. Connections still in use get `CLOSE_TIMEOUT` to come back;
+    /// then they are dropped with the pools, so that shutdown never waits on the database.
     pub async fn close(&self) {
-        self.pool.close().await;
-        self.read_pool.close().await;
+        let close = async {
+            tokio::join!(
+                self.pool.close(),
+                self.read_pool.close(),
+                self.health_pool.close()
+            )
+        };
+        if tokio::time::timeout(CLOSE_TIMEOUT, close).await.is_err() {
+            tracing::warn!("database connections still in use at exit; dropping them");
+        }
     }
 
-    /// Applies pending migrations (sqlx takes an advisory lock, so concurrent starts are safe).
+    /// Applies pending migrations on a connection of their own, under no statement timeout
+    /// (sqlx takes an advisory lock, so concurrent starts are safe). Fails at once when the
+    /// database cannot be reached.
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        MIGRATOR
-            .run(&self.pool)
+        let connect = PgConnection::connect_with(&self.migrate_options);
+        let mut conn = tokio::time::timeout(self.acquire_timeout, connect)
             .await
-            .context("applying database migrations")
+            .map_err(|_| anyhow::anyhow!("no answer within {:?}", self.acquire_timeout))
+            .and_then(|connected| connected.map_err(anyhow::Error::from))
+            .context("connecting to the database")?;
+        MIGRATOR
+            .run_direct(&mut conn)
+            .await
+            .context("applying database migrations")?;
+        // Closing politely is best effort: the migrations are committed either way.
+        let _ = conn.close().await;
+        self.migrated.store(true, Ordering::Release);
+        Ok(())
     }
 
-    /// Whether the database answers a trivial query. Not traced: the health check asks
-    /// every few seconds, outside any call.
+    /// Whether `migrate` has succeeded, so that the schema is the one this binary expects.
+    pub fn is_migrated(&self) -> bool {
+        self.migrated.load(Ordering::Acquire)
+    }
+
+    /// Whether the database answers a trivial query, on the health check's own connection.
+    /// Not traced: the health check asks every few seconds, outside any call.
     pub async fn ping(&self) -> bool {
-        sqlx::query("select 1").execute(&self.pool).await.is_ok()
+        sqlx::query("select 1")
+            .execute(&self.health_pool)
+            .await
+            .is_ok()
     }
 }

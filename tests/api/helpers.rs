@@ -8,7 +8,7 @@ use cxmetrics::{
     grpc::ReadLimits,
     proto::{self as pb, feedback_service_client::FeedbackServiceClient},
     startup::Application,
-    storage::{DEFAULT_READ_TIMEOUT, DbSettings, Store},
+    storage::{DEFAULT_READ_TIMEOUT, DEFAULT_WRITE_TIMEOUT, DbSettings, Store},
 };
 use sqlx::{
     Connection, Executor, PgConnection,
@@ -70,6 +70,10 @@ pub struct Options {
     pub health_interval: Duration,
     pub key_cache_ttl: Duration,
     pub read_timeout: Duration,
+    pub write_timeout: Duration,
+    /// Connections of the server's write pool and of its read pool.
+    pub pool_size: u32,
+    pub read_pool_size: u32,
     /// Serve metric and listing reads from this database instead.
     pub read_database_url: Option<String>,
     /// Serve TLS with this material (plaintext when `None`).
@@ -86,6 +90,9 @@ impl Default for Options {
             health_interval: Duration::from_millis(100),
             key_cache_ttl: Duration::from_millis(500),
             read_timeout: DEFAULT_READ_TIMEOUT,
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
+            pool_size: 8,
+            read_pool_size: 8,
             read_database_url: None,
             tls: None,
             client_tls: None,
@@ -120,9 +127,11 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         .unwrap_or_else(|| database_url.clone());
     let db = DbSettings {
         url: server_url,
-        max_connections: 8,
+        max_connections: options.pool_size,
+        read_max_connections: options.read_pool_size,
         acquire_timeout: Duration::from_secs(1),
         read_timeout: options.read_timeout,
+        write_timeout: options.write_timeout,
         read_url: options.read_database_url.clone(),
     };
     let settings = Settings {
@@ -136,7 +145,13 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         health_interval: options.health_interval,
         tls: options.tls,
     };
-    let app = Application::build_with_store(settings, Store::connect_lazy(&db).unwrap())
+    // Migrated already (through the test's own store), so the server is ready at once.
+    let server_store = Store::connect_lazy(&db).unwrap();
+    server_store
+        .migrate()
+        .await
+        .expect("migrate through the server's store");
+    let app = Application::build_with_store(settings, server_store)
         .await
         .expect("build the application");
     let addr = app.local_addr();
@@ -197,7 +212,8 @@ impl TestApp {
     }
 }
 
-async fn create_database() -> String {
+/// Creates an empty database (no migrations) on `DATABASE_URL`'s server; returns its URL.
+pub async fn create_database() -> String {
     let admin = database_url();
     let name = format!("test_{}", uuid::Uuid::new_v4().simple());
     let mut conn = PgConnection::connect(&admin)
@@ -301,12 +317,53 @@ pub fn violated_fields(status: &Status) -> Vec<String> {
         .collect()
 }
 
-/// Starts the real binary on an ephemeral port with extra environment `env`; returns the
-/// child and its address.
+/// Starts the real binary on an ephemeral port with extra environment `env` and waits until
+/// it has applied its migrations (so that calls are served); returns the child and its
+/// address.
 pub async fn spawn_binary(
     database_url: &str,
     env: &[(&str, &str)],
 ) -> (tokio::process::Child, String) {
+    let (child, addr, log) = spawn_binary_unready(database_url, env).await;
+    log.wait_for("migrations applied", Duration::from_secs(30))
+        .await;
+    (child, addr)
+}
+
+/// The messages the binary logged so far, collected while it runs.
+#[derive(Clone, Default)]
+pub struct BinaryLog(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl BinaryLog {
+    pub fn messages(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// How many times `message` was logged.
+    pub fn count(&self, message: &str) -> usize {
+        self.messages().iter().filter(|m| *m == message).count()
+    }
+
+    /// Waits until `message` has been logged, for at most `limit`.
+    pub async fn wait_for(&self, message: &str, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.count(message) == 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the binary never logged {message:?}; it logged {:?}",
+                self.messages()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Starts the real binary and returns as soon as it listens, whether or not it has reached
+/// its database; the log collects its messages from then on.
+pub async fn spawn_binary_unready(
+    database_url: &str,
+    env: &[(&str, &str)],
+) -> (tokio::process::Child, String, BinaryLog) {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cxmetrics"))
         .arg("serve")
         .env("DATABASE_URL", database_url)
@@ -320,20 +377,33 @@ pub async fn spawn_binary(
         .spawn()
         .expect("start the binary");
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let log = BinaryLog::default();
     let addr = loop {
         let line = lines
             .next_line()
             .await
             .unwrap()
             .expect("the server exited before listening");
-        let log: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
-        if log["fields"]["message"] == "cxmetrics listening" {
-            break log["fields"]["addr"].as_str().unwrap().to_owned();
+        let line: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
+        if let Some(message) = line["fields"]["message"].as_str() {
+            log.0.lock().unwrap().push(message.to_owned());
+        }
+        if line["fields"]["message"] == "cxmetrics listening" {
+            break line["fields"]["addr"].as_str().unwrap().to_owned();
         }
     };
     // Keep draining stderr so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, addr)
+    let collected = log.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Ok(line) = serde_json::from_str::<serde_json::Value>(&line)
+                && let Some(message) = line["fields"]["message"].as_str()
+            {
+                collected.0.lock().unwrap().push(message.to_owned());
+            }
+        }
+    });
+    (child, addr, log)
 }
 
 /// One server, and the runtime it runs on, shared by the property tests of this binary:

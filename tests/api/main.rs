@@ -3,6 +3,9 @@
 mod auth;
 mod bulk_stream;
 mod calendars;
+mod cluster;
+mod crash;
+mod faults;
 mod helpers;
 mod hostile;
 mod http2;

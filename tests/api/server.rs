@@ -88,15 +88,15 @@ async fn gzip_requests_are_accepted() {
 }
 
 /// A TCP proxy in front of PostgreSQL that can cut the database off and bring it back.
-struct Proxy {
-    addr: std::net::SocketAddr,
+pub(crate) struct Proxy {
+    pub(crate) addr: std::net::SocketAddr,
     up: watch::Sender<bool>,
 }
 
 impl Proxy {
     /// Forwards 127.0.0.1:<port> to `target`. While down, the port refuses connections and
     /// every forwarded connection is cut, as when the database process dies.
-    async fn start(target: String) -> Self {
+    pub(crate) async fn start(target: String) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (up, up_rx) = watch::channel(true);
@@ -130,7 +130,7 @@ impl Proxy {
         Self { addr, up }
     }
 
-    fn set_up(&self, up: bool) {
+    pub(crate) fn set_up(&self, up: bool) {
         self.up.send_replace(up);
     }
 }
@@ -145,7 +145,7 @@ async fn forward(mut client: TcpStream, target: String, mut up: watch::Receiver<
     }
 }
 
-fn host_port(url: &str) -> String {
+pub(crate) fn host_port(url: &str) -> String {
     let after = url.split_once("://").unwrap().1;
     let authority = after.split(['/', '?']).next().unwrap();
     authority.rsplit('@').next().unwrap().to_owned()
