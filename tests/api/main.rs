@@ -6,6 +6,7 @@ mod calendars;
 mod cluster;
 mod crash;
 mod faults;
+mod flood;
 mod helpers;
 mod hostile;
 mod http2;
