@@ -1,11 +1,16 @@
-//! Builds the tracing subscriber: logs (an env filter, `RUST_LOG`, default `info`, and a fmt
-//! layer, human-readable or JSON) and, when an OTLP endpoint is configured, OpenTelemetry
-//! traces exported over OTLP/gRPC.
+//! Builds the tracing subscriber: logs (a fmt layer, human-readable or JSON, behind its own
+//! filter, `RUST_LOG`, default `info`) and, when an OTLP endpoint is configured,
+//! OpenTelemetry traces exported over OTLP/gRPC.
 //!
-//! `RUST_LOG` decides which spans and events exist; the default (`info`) includes every span
-//! of the service. Of those, the OpenTelemetry layer takes only the service's own (the RPC,
-//! its phases and its database statements): spans of other crates (h2, hyper, tonic, the
+//! Each layer has its own filter, so `RUST_LOG` only decides which log lines are written:
+//! at `warn`, or `off`, every call is still traced. The OpenTelemetry layer takes the
+//! service's own spans (target `cxmetrics`, INFO and above: the RPC, its phases and its
+//! database statements), whatever `RUST_LOG` says; which of those are exported is the
+//! sampler's business (`OTEL_TRACES_SAMPLER`). Spans of other crates (h2, hyper, tonic, the
 //! exporter itself) never reach the exporter, so exporting cannot feed on itself.
+//!
+//! A span exists when some layer wants it: without an exporter and with `RUST_LOG=warn`,
+//! INFO spans are not even created, so a quiet service pays nothing for them.
 //!
 //! Export never slows a call down: finished spans go to a bounded queue that a batch task on
 //! the tokio runtime drains; when the collector is down or slow the queue fills and further
@@ -23,9 +28,12 @@ use opentelemetry_sdk::{
 use tracing::{Event, Level, Subscriber};
 use tracing_opentelemetry::OtelData;
 use tracing_subscriber::{
-    EnvFilter, Layer,
+    EnvFilter, Layer, Registry,
     filter::Targets,
-    fmt::{FmtContext, FormatEvent, FormatFields, format::Writer},
+    fmt::{
+        FmtContext, FormatEvent, FormatFields, MakeWriter,
+        format::{DefaultFields, Format, Writer},
+    },
     prelude::*,
     registry::LookupSpan,
 };
@@ -52,8 +60,25 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> anyhow::Result<Te
     let provider = otlp_endpoint.map(otlp_provider).transpose()?;
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
-    let logs = match format {
+    let logs = log_layer(
+        format,
+        tracing_subscriber::fmt::layer().with_writer(std::io::stderr),
+    );
+    subscriber(logs, filter, provider.as_ref())
+        .try_init()
+        .context("installing the tracing subscriber")?;
+    Ok(Telemetry { provider })
+}
+
+/// The log layer: `fmt` writing one line per event, in `format`.
+fn log_layer<W>(
+    format: LogFormat,
+    fmt: tracing_subscriber::fmt::Layer<Registry, DefaultFields, Format, W>,
+) -> Box<dyn Layer<Registry> + Send + Sync>
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
+    match format {
         LogFormat::Json => fmt
             .event_format(WithTraceIds::json(
                 tracing_subscriber::fmt::format()
@@ -65,14 +90,19 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> anyhow::Result<Te
         LogFormat::Text => fmt
             .event_format(WithTraceIds::text(tracing_subscriber::fmt::format()))
             .boxed(),
-    };
+    }
+}
+
+/// The logs behind their own `filter`, beside the OpenTelemetry layer of `provider` behind
+/// its own: neither filter decides what the other layer sees.
+fn subscriber(
+    logs: Box<dyn Layer<Registry> + Send + Sync>,
+    filter: EnvFilter,
+    provider: Option<&SdkTracerProvider>,
+) -> impl Subscriber + Send + Sync + for<'a> LookupSpan<'a> + use<> {
     tracing_subscriber::registry()
-        .with(filter)
-        .with(logs)
-        .with(provider.as_ref().map(otel_layer))
-        .try_init()
-        .context("installing the tracing subscriber")?;
-    Ok(Telemetry { provider })
+        .with(logs.with_filter(filter))
+        .with(provider.map(otel_layer))
 }
 
 impl Telemetry {
@@ -208,8 +238,8 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use opentelemetry::trace::TraceContextExt;
+    use opentelemetry_sdk::trace::InMemorySpanExporter;
     use tracing_opentelemetry::OpenTelemetrySpanExt;
-    use tracing_subscriber::fmt::MakeWriter;
 
     use super::*;
 
@@ -236,25 +266,29 @@ mod tests {
         }
     }
 
+    impl Captured {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    /// The log layer of `format` writing to `captured`, without colours.
+    fn logs(format: LogFormat, captured: &Captured) -> Box<dyn Layer<Registry> + Send + Sync> {
+        let fmt = tracing_subscriber::fmt::layer()
+            .with_writer(captured.clone())
+            .with_ansi(false);
+        log_layer(format, fmt)
+    }
+
     /// Logs one event inside a traced span; returns the output and the span's ids.
     fn log_in_a_span(format: LogFormat) -> (String, String, String) {
         let provider = SdkTracerProvider::builder().build();
         let captured = Captured::default();
-        let fmt = tracing_subscriber::fmt::layer()
-            .with_writer(captured.clone())
-            .with_ansi(false);
-        let fmt = match format {
-            LogFormat::Json => fmt
-                .event_format(WithTraceIds::json(tracing_subscriber::fmt::format().json()))
-                .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
-                .boxed(),
-            LogFormat::Text => fmt
-                .event_format(WithTraceIds::text(tracing_subscriber::fmt::format()))
-                .boxed(),
-        };
-        let subscriber = tracing_subscriber::registry()
-            .with(fmt)
-            .with(otel_layer(&provider));
+        let subscriber = subscriber(
+            logs(format, &captured),
+            EnvFilter::new("info"),
+            Some(&provider),
+        );
         let (trace_id, span_id) = tracing::subscriber::with_default(subscriber, || {
             let span = tracing::info_span!("work");
             let _entered = span.enter();
@@ -263,8 +297,7 @@ mod tests {
             let ids = context.span().span_context().clone();
             (ids.trace_id().to_string(), ids.span_id().to_string())
         });
-        let output = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-        (output, trace_id, span_id)
+        (captured.text(), trace_id, span_id)
     }
 
     #[test]
@@ -291,16 +324,59 @@ mod tests {
     fn a_log_line_outside_any_span_is_left_alone() {
         let captured = Captured::default();
         let provider = SdkTracerProvider::builder().build();
-        let subscriber = tracing_subscriber::registry()
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .with_writer(captured.clone())
-                    .with_ansi(false)
-                    .event_format(WithTraceIds::text(tracing_subscriber::fmt::format())),
-            )
-            .with(otel_layer(&provider));
+        let subscriber = subscriber(
+            logs(LogFormat::Text, &captured),
+            EnvFilter::new("info"),
+            Some(&provider),
+        );
         tracing::subscriber::with_default(subscriber, || tracing::info!("alone"));
-        let output = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let output = captured.text();
         assert!(output.ends_with("alone\n"), "{output}");
+    }
+
+    #[test]
+    fn a_quiet_log_filter_hides_log_lines_but_every_service_span_is_still_traced() {
+        for quiet in ["warn", "off"] {
+            let exporter = InMemorySpanExporter::default();
+            let provider = SdkTracerProvider::builder()
+                .with_simple_exporter(exporter.clone())
+                .build();
+            let captured = Captured::default();
+            let subscriber = subscriber(
+                logs(LogFormat::Text, &captured),
+                EnvFilter::new(quiet),
+                Some(&provider),
+            );
+            tracing::subscriber::with_default(subscriber, || {
+                let span = tracing::info_span!("work");
+                let _entered = span.enter();
+                tracing::debug_span!("detail").in_scope(|| tracing::info!("done"));
+                tracing::warn!("slow");
+            });
+            let names: Vec<_> = exporter
+                .get_finished_spans()
+                .unwrap()
+                .into_iter()
+                .map(|span| span.name)
+                .collect();
+            assert_eq!(names, ["work"], "RUST_LOG={quiet}");
+            let output = captured.text();
+            assert!(!output.contains("done"), "RUST_LOG={quiet}: {output}");
+            assert_eq!(output.contains("slow"), quiet == "warn", "{output}");
+        }
+    }
+
+    #[test]
+    fn without_an_exporter_a_span_below_the_log_level_is_never_created() {
+        let captured = Captured::default();
+        let subscriber = subscriber(
+            logs(LogFormat::Text, &captured),
+            EnvFilter::new("warn"),
+            None,
+        );
+        tracing::subscriber::with_default(subscriber, || {
+            assert!(tracing::info_span!("work").is_disabled());
+            assert!(!tracing::warn_span!("trouble").is_disabled());
+        });
     }
 }
