@@ -1,6 +1,6 @@
 //! Builds the tracing subscriber: logs (a fmt layer, human-readable or JSON, behind its own
 //! filter, `RUST_LOG`, default `info`) and, when an OTLP endpoint is configured,
-//! OpenTelemetry traces exported over OTLP/gRPC.
+//! OpenTelemetry traces exported over OTLP/gRPC (over TLS to an `https` endpoint).
 //!
 //! Each layer has its own filter, so `RUST_LOG` only decides which log lines are written:
 //! at `warn`, or `off`, every call is still traced. The OpenTelemetry layer takes the
@@ -20,7 +20,7 @@ use std::{fmt, time::Duration};
 
 use anyhow::Context as _;
 use opentelemetry::{KeyValue, trace::TracerProvider as _};
-use opentelemetry_otlp::{SpanExporter, WithExportConfig};
+use opentelemetry_otlp::{SpanExporter, WithExportConfig, WithTonicConfig};
 use opentelemetry_sdk::{
     Resource, runtime,
     trace::{SdkTracerProvider, span_processor_with_async_runtime::BatchSpanProcessor},
@@ -38,7 +38,7 @@ use tracing_subscriber::{
     registry::LookupSpan,
 };
 
-use crate::config::LogFormat;
+use crate::config::{LogFormat, OtlpSettings};
 
 /// The filter of the logs when `RUST_LOG` is not set. sqlx logs PostgreSQL's notices at
 /// INFO; the migrator's "relation already exists, skipping" is not worth a line.
@@ -54,10 +54,10 @@ pub struct Telemetry {
     provider: Option<SdkTracerProvider>,
 }
 
-/// Installs the global subscriber, exporting spans to `otlp_endpoint` when it is given.
+/// Installs the global subscriber, exporting spans as `otlp` says when it is given.
 /// Call once, first thing in `main`, inside the tokio runtime.
-pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> anyhow::Result<Telemetry> {
-    let provider = otlp_endpoint.map(otlp_provider).transpose()?;
+pub fn init(format: LogFormat, otlp: Option<&OtlpSettings>) -> anyhow::Result<Telemetry> {
+    let provider = otlp.map(otlp_provider).transpose()?;
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
     let logs = log_layer(
@@ -130,16 +130,21 @@ impl Telemetry {
     }
 }
 
-/// A tracer provider that batches spans and exports them to `endpoint` over OTLP/gRPC.
+/// A tracer provider that batches spans and exports them over OTLP/gRPC, over TLS to an
+/// `https` endpoint.
 ///
 /// Sampling follows `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG` (parent-based,
 /// always on, by default) and the batch queue `OTEL_BSP_*`, as the SDK reads them.
-fn otlp_provider(endpoint: &str) -> anyhow::Result<SdkTracerProvider> {
-    let exporter = SpanExporter::builder()
+fn otlp_provider(otlp: &OtlpSettings) -> anyhow::Result<SdkTracerProvider> {
+    let mut builder = SpanExporter::builder()
         .with_tonic()
-        .with_endpoint(endpoint)
+        .with_endpoint(&otlp.endpoint);
+    if let Some(tls) = &otlp.tls {
+        builder = builder.with_tls_config(tls.clone());
+    }
+    let exporter = builder
         .build()
-        .with_context(|| format!("building the OTLP exporter for {endpoint}"))?;
+        .with_context(|| format!("building the OTLP exporter for {}", otlp.endpoint))?;
     let processor = BatchSpanProcessor::builder(exporter, runtime::Tokio).build();
     Ok(SdkTracerProvider::builder()
         .with_span_processor(processor)

@@ -35,7 +35,7 @@ async fn client(addr: &str, key: &str) -> Feedback {
 }
 
 /// Sends SIGTERM; returns how long the process took to exit (successfully).
-async fn terminate(child: &mut Child) -> Duration {
+pub(crate) async fn terminate(child: &mut Child) -> Duration {
     let pid = child.id().unwrap().to_string();
     let started = Instant::now();
     let killed = std::process::Command::new("kill")
@@ -69,7 +69,7 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 
 /// Makes an UpsertCustomer call as the child of a caller's span; returns the trace id and
 /// the caller's span id.
-async fn traced_write(addr: &str, key: &str) -> ([u8; 16], [u8; 8]) {
+pub(crate) async fn traced_write(addr: &str, key: &str) -> ([u8; 16], [u8; 8]) {
     let trace_id: [u8; 16] = rand::random();
     let caller_span: [u8; 8] = rand::random();
     let mut request = Request::new(pb::UpsertCustomerRequest {
@@ -95,7 +95,7 @@ async fn traced_write(addr: &str, key: &str) -> ([u8; 16], [u8; 8]) {
 
 /// Checks that `received` holds the server span of the write under `caller_span` and a
 /// client span per statement; returns the server span.
-fn assert_write_trace(received: &[Received], caller_span: [u8; 8]) -> &Received {
+pub(crate) fn assert_write_trace(received: &[Received], caller_span: [u8; 8]) -> &Received {
     let server = received
         .iter()
         .find(|r| r.span.kind == SpanKind::Server as i32)
