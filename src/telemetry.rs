@@ -25,15 +25,16 @@ use opentelemetry_sdk::{
     Resource, runtime,
     trace::{SdkTracerProvider, span_processor_with_async_runtime::BatchSpanProcessor},
 };
-use tracing::{Event, Level, Subscriber};
+use tracing::{Event, Level, Metadata, Subscriber, span, subscriber::Interest};
 use tracing_opentelemetry::OtelData;
 use tracing_subscriber::{
     EnvFilter, Layer, Registry,
-    filter::Targets,
+    filter::{LevelFilter, Targets},
     fmt::{
         FmtContext, FormatEvent, FormatFields, MakeWriter,
         format::{DefaultFields, Format, Writer},
     },
+    layer::{self, Filter},
     prelude::*,
     registry::LookupSpan,
 };
@@ -101,8 +102,59 @@ fn subscriber(
     provider: Option<&SdkTracerProvider>,
 ) -> impl Subscriber + Send + Sync + for<'a> LookupSpan<'a> + use<> {
     tracing_subscriber::registry()
-        .with(logs.with_filter(filter))
+        .with(logs.with_filter(Evaluated(filter)))
         .with(provider.map(otel_layer))
+}
+
+/// A per-layer filter that decides exactly as `F` does, but never lets a callsite's interest
+/// be cached as `always`. tracing-subscriber (0.3.23) skips the filter pass of a callsite that
+/// every per-layer filter always wants, and its layers then act on the enabled bits that the
+/// thread's previous pass left behind; a pass that every filter rejected does not reset them,
+/// so the next such event or span could vanish from every layer: with
+/// `RUST_LOG=cxmetrics=info` and an exporter, "cxmetrics listening" was never written. Asking
+/// each time costs one filter check per enabled callsite hit; callsites no layer wants are
+/// still rejected once, at registration.
+struct Evaluated<F>(F);
+
+impl<S, F: Filter<S>> Filter<S> for Evaluated<F> {
+    fn enabled(&self, metadata: &Metadata<'_>, cx: &layer::Context<'_, S>) -> bool {
+        self.0.enabled(metadata, cx)
+    }
+
+    fn callsite_enabled(&self, metadata: &'static Metadata<'static>) -> Interest {
+        match self.0.callsite_enabled(metadata) {
+            interest if interest.is_always() => Interest::sometimes(),
+            interest => interest,
+        }
+    }
+
+    fn event_enabled(&self, event: &Event<'_>, cx: &layer::Context<'_, S>) -> bool {
+        self.0.event_enabled(event, cx)
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        self.0.max_level_hint()
+    }
+
+    fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, cx: layer::Context<'_, S>) {
+        self.0.on_new_span(attrs, id, cx)
+    }
+
+    fn on_record(&self, id: &span::Id, values: &span::Record<'_>, cx: layer::Context<'_, S>) {
+        self.0.on_record(id, values, cx)
+    }
+
+    fn on_enter(&self, id: &span::Id, cx: layer::Context<'_, S>) {
+        self.0.on_enter(id, cx)
+    }
+
+    fn on_exit(&self, id: &span::Id, cx: layer::Context<'_, S>) {
+        self.0.on_exit(id, cx)
+    }
+
+    fn on_close(&self, id: span::Id, cx: layer::Context<'_, S>) {
+        self.0.on_close(id, cx)
+    }
 }
 
 impl Telemetry {
@@ -179,7 +231,9 @@ where
         .with_tracked_inactivity(false)
         .with_threads(false)
         .with_location(false)
-        .with_filter(Targets::new().with_target("cxmetrics", Level::INFO))
+        .with_filter(Evaluated(
+            Targets::new().with_target("cxmetrics", Level::INFO),
+        ))
 }
 
 /// An event format that adds the trace and span ids of the current span, when it is traced,

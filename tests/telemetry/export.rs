@@ -194,7 +194,7 @@ async fn spawn_quiet_binary(
 async fn a_quiet_log_level_still_exports_every_span_and_logs_only_what_it_allows() {
     let app = spawn_app().await;
     let (collector, endpoint) = Collector::start().await;
-    for rust_log in ["warn", "off"] {
+    for rust_log in ["warn", "off", "cxmetrics=info"] {
         let (mut child, addr, log) = spawn_quiet_binary(
             &app.database_url,
             rust_log,
@@ -205,22 +205,26 @@ async fn a_quiet_log_level_still_exports_every_span_and_logs_only_what_it_allows
         terminate(&mut child).await;
         assert_write_trace(&collector.trace(&trace_id), caller_span);
 
-        let log = log.await.unwrap();
-        let levels: Vec<serde_json::Value> = log
+        let log: Vec<serde_json::Value> = log
+            .await
+            .unwrap()
             .iter()
-            .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["level"].clone())
+            .map(|line| serde_json::from_str(line).expect("JSON log line"))
             .collect();
-        let allowed: &[&str] = if rust_log == "warn" {
-            &["WARN", "ERROR"]
-        } else {
-            &[]
+        let allowed = |line: &serde_json::Value| match rust_log {
+            "warn" => line["level"] == "WARN" || line["level"] == "ERROR",
+            "off" => false,
+            _ => line["target"].as_str().unwrap().starts_with("cxmetrics"),
         };
         assert!(
-            levels
-                .iter()
-                .all(|level| allowed.iter().any(|a| level == a)),
+            log.iter().all(allowed),
             "RUST_LOG={rust_log} let through: {log:?}"
         );
+        // Every line the filter allows is written, also right after checks it rejected.
+        let listening = log
+            .iter()
+            .any(|line| line["fields"]["message"] == "cxmetrics listening");
+        assert_eq!(listening, rust_log == "cxmetrics=info", "{log:?}");
     }
 }
 
