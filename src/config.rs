@@ -10,8 +10,10 @@ use crate::{
     storage::{DEFAULT_READ_TIMEOUT, DEFAULT_WRITE_TIMEOUT, DbSettings},
 };
 
+mod otlp;
 mod tls;
 
+pub use otlp::{OtlpArgs, OtlpSettings};
 pub use tls::{TlsArgs, TlsSettings};
 
 #[derive(Debug, Parser)]
@@ -30,23 +32,10 @@ pub struct Cli {
         global = true
     )]
     pub log_format: LogFormat,
-    /// OTLP/gRPC endpoint to export traces to, e.g. http://localhost:4317; no export when
-    /// unset.
-    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", value_parser = otlp_endpoint, global = true)]
-    pub otlp_endpoint: Option<String>,
+    #[command(flatten)]
+    pub otlp: OtlpArgs,
     #[command(subcommand)]
     pub command: Command,
-}
-
-/// Accepts an absolute `http` or `https` URL.
-fn otlp_endpoint(value: &str) -> Result<String, String> {
-    let uri: http::Uri = value
-        .parse()
-        .map_err(|e| format!("not a URL ({e}); expected e.g. http://localhost:4317"))?;
-    match (uri.scheme_str(), uri.authority()) {
-        (Some("http" | "https"), Some(_)) => Ok(value.to_owned()),
-        _ => Err("expected an http:// or https:// URL, e.g. http://localhost:4317".into()),
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -220,22 +209,5 @@ impl Settings {
             health_interval: Duration::from_secs(2),
             tls: args.tls.load()?,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_otlp_endpoint_must_be_an_http_url() {
-        assert_eq!(
-            otlp_endpoint("http://localhost:4317").as_deref(),
-            Ok("http://localhost:4317")
-        );
-        assert!(otlp_endpoint("https://collector.example:4317").is_ok());
-        assert!(otlp_endpoint("localhost:4317").is_err());
-        assert!(otlp_endpoint("ftp://localhost:4317").is_err());
-        assert!(otlp_endpoint("not a url").is_err());
     }
 }

@@ -15,7 +15,11 @@ use cxmetrics::{
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let telemetry = match telemetry::init(cli.log_format, cli.otlp_endpoint.as_deref()) {
+    let telemetry = cli
+        .otlp
+        .load()
+        .and_then(|otlp| telemetry::init(cli.log_format, otlp.as_ref()));
+    let telemetry = match telemetry {
         Ok(telemetry) => telemetry,
         Err(error) => {
             eprintln!("error: {}", error::error_chain(&error));

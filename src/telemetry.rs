@@ -1,11 +1,16 @@
-//! Builds the tracing subscriber: logs (an env filter, `RUST_LOG`, default `info`, and a fmt
-//! layer, human-readable or JSON) and, when an OTLP endpoint is configured, OpenTelemetry
-//! traces exported over OTLP/gRPC.
+//! Builds the tracing subscriber: logs (a fmt layer, human-readable or JSON, behind its own
+//! filter, `RUST_LOG`, default `info`) and, when an OTLP endpoint is configured,
+//! OpenTelemetry traces exported over OTLP/gRPC (over TLS to an `https` endpoint).
 //!
-//! `RUST_LOG` decides which spans and events exist; the default (`info`) includes every span
-//! of the service. Of those, the OpenTelemetry layer takes only the service's own (the RPC,
-//! its phases and its database statements): spans of other crates (h2, hyper, tonic, the
+//! Each layer has its own filter, so `RUST_LOG` only decides which log lines are written:
+//! at `warn`, or `off`, every call is still traced. The OpenTelemetry layer takes the
+//! service's own spans (target `cxmetrics`, INFO and above: the RPC, its phases and its
+//! database statements), whatever `RUST_LOG` says; which of those are exported is the
+//! sampler's business (`OTEL_TRACES_SAMPLER`). Spans of other crates (h2, hyper, tonic, the
 //! exporter itself) never reach the exporter, so exporting cannot feed on itself.
+//!
+//! A span exists when some layer wants it: without an exporter and with `RUST_LOG=warn`,
+//! INFO spans are not even created, so a quiet service pays nothing for them.
 //!
 //! Export never slows a call down: finished spans go to a bounded queue that a batch task on
 //! the tokio runtime drains; when the collector is down or slow the queue fills and further
@@ -15,22 +20,26 @@ use std::{fmt, time::Duration};
 
 use anyhow::Context as _;
 use opentelemetry::{KeyValue, trace::TracerProvider as _};
-use opentelemetry_otlp::{SpanExporter, WithExportConfig};
+use opentelemetry_otlp::{SpanExporter, WithExportConfig, WithTonicConfig};
 use opentelemetry_sdk::{
     Resource, runtime,
     trace::{SdkTracerProvider, span_processor_with_async_runtime::BatchSpanProcessor},
 };
-use tracing::{Event, Level, Subscriber};
+use tracing::{Event, Level, Metadata, Subscriber, span, subscriber::Interest};
 use tracing_opentelemetry::OtelData;
 use tracing_subscriber::{
-    EnvFilter, Layer,
-    filter::Targets,
-    fmt::{FmtContext, FormatEvent, FormatFields, format::Writer},
+    EnvFilter, Layer, Registry,
+    filter::{LevelFilter, Targets},
+    fmt::{
+        FmtContext, FormatEvent, FormatFields, MakeWriter,
+        format::{DefaultFields, Format, Writer},
+    },
+    layer::{self, Filter},
     prelude::*,
     registry::LookupSpan,
 };
 
-use crate::config::LogFormat;
+use crate::config::{LogFormat, OtlpSettings};
 
 /// The filter of the logs when `RUST_LOG` is not set. sqlx logs PostgreSQL's notices at
 /// INFO; the migrator's "relation already exists, skipping" is not worth a line.
@@ -46,14 +55,31 @@ pub struct Telemetry {
     provider: Option<SdkTracerProvider>,
 }
 
-/// Installs the global subscriber, exporting spans to `otlp_endpoint` when it is given.
+/// Installs the global subscriber, exporting spans as `otlp` says when it is given.
 /// Call once, first thing in `main`, inside the tokio runtime.
-pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> anyhow::Result<Telemetry> {
-    let provider = otlp_endpoint.map(otlp_provider).transpose()?;
+pub fn init(format: LogFormat, otlp: Option<&OtlpSettings>) -> anyhow::Result<Telemetry> {
+    let provider = otlp.map(otlp_provider).transpose()?;
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
-    let logs = match format {
+    let logs = log_layer(
+        format,
+        tracing_subscriber::fmt::layer().with_writer(std::io::stderr),
+    );
+    subscriber(logs, filter, provider.as_ref())
+        .try_init()
+        .context("installing the tracing subscriber")?;
+    Ok(Telemetry { provider })
+}
+
+/// The log layer: `fmt` writing one line per event, in `format`.
+fn log_layer<W>(
+    format: LogFormat,
+    fmt: tracing_subscriber::fmt::Layer<Registry, DefaultFields, Format, W>,
+) -> Box<dyn Layer<Registry> + Send + Sync>
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
+    match format {
         LogFormat::Json => fmt
             .event_format(WithTraceIds::json(
                 tracing_subscriber::fmt::format()
@@ -65,14 +91,70 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> anyhow::Result<Te
         LogFormat::Text => fmt
             .event_format(WithTraceIds::text(tracing_subscriber::fmt::format()))
             .boxed(),
-    };
+    }
+}
+
+/// The logs behind their own `filter`, beside the OpenTelemetry layer of `provider` behind
+/// its own: neither filter decides what the other layer sees.
+fn subscriber(
+    logs: Box<dyn Layer<Registry> + Send + Sync>,
+    filter: EnvFilter,
+    provider: Option<&SdkTracerProvider>,
+) -> impl Subscriber + Send + Sync + for<'a> LookupSpan<'a> + use<> {
     tracing_subscriber::registry()
-        .with(filter)
-        .with(logs)
-        .with(provider.as_ref().map(otel_layer))
-        .try_init()
-        .context("installing the tracing subscriber")?;
-    Ok(Telemetry { provider })
+        .with(logs.with_filter(Evaluated(filter)))
+        .with(provider.map(otel_layer))
+}
+
+/// A per-layer filter that decides exactly as `F` does, but never lets a callsite's interest
+/// be cached as `always`. tracing-subscriber (0.3.23) skips the filter pass of a callsite that
+/// every per-layer filter always wants, and its layers then act on the enabled bits that the
+/// thread's previous pass left behind; a pass that every filter rejected does not reset them,
+/// so the next such event or span could vanish from every layer: with
+/// `RUST_LOG=cxmetrics=info` and an exporter, "cxmetrics listening" was never written. Asking
+/// each time costs one filter check per enabled callsite hit; callsites no layer wants are
+/// still rejected once, at registration.
+struct Evaluated<F>(F);
+
+impl<S, F: Filter<S>> Filter<S> for Evaluated<F> {
+    fn enabled(&self, metadata: &Metadata<'_>, cx: &layer::Context<'_, S>) -> bool {
+        self.0.enabled(metadata, cx)
+    }
+
+    fn callsite_enabled(&self, metadata: &'static Metadata<'static>) -> Interest {
+        match self.0.callsite_enabled(metadata) {
+            interest if interest.is_always() => Interest::sometimes(),
+            interest => interest,
+        }
+    }
+
+    fn event_enabled(&self, event: &Event<'_>, cx: &layer::Context<'_, S>) -> bool {
+        self.0.event_enabled(event, cx)
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        self.0.max_level_hint()
+    }
+
+    fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, cx: layer::Context<'_, S>) {
+        self.0.on_new_span(attrs, id, cx)
+    }
+
+    fn on_record(&self, id: &span::Id, values: &span::Record<'_>, cx: layer::Context<'_, S>) {
+        self.0.on_record(id, values, cx)
+    }
+
+    fn on_enter(&self, id: &span::Id, cx: layer::Context<'_, S>) {
+        self.0.on_enter(id, cx)
+    }
+
+    fn on_exit(&self, id: &span::Id, cx: layer::Context<'_, S>) {
+        self.0.on_exit(id, cx)
+    }
+
+    fn on_close(&self, id: span::Id, cx: layer::Context<'_, S>) {
+        self.0.on_close(id, cx)
+    }
 }
 
 impl Telemetry {
@@ -100,16 +182,21 @@ impl Telemetry {
     }
 }
 
-/// A tracer provider that batches spans and exports them to `endpoint` over OTLP/gRPC.
+/// A tracer provider that batches spans and exports them over OTLP/gRPC, over TLS to an
+/// `https` endpoint.
 ///
 /// Sampling follows `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG` (parent-based,
 /// always on, by default) and the batch queue `OTEL_BSP_*`, as the SDK reads them.
-fn otlp_provider(endpoint: &str) -> anyhow::Result<SdkTracerProvider> {
-    let exporter = SpanExporter::builder()
+fn otlp_provider(otlp: &OtlpSettings) -> anyhow::Result<SdkTracerProvider> {
+    let mut builder = SpanExporter::builder()
         .with_tonic()
-        .with_endpoint(endpoint)
+        .with_endpoint(&otlp.endpoint);
+    if let Some(tls) = &otlp.tls {
+        builder = builder.with_tls_config(tls.clone());
+    }
+    let exporter = builder
         .build()
-        .with_context(|| format!("building the OTLP exporter for {endpoint}"))?;
+        .with_context(|| format!("building the OTLP exporter for {}", otlp.endpoint))?;
     let processor = BatchSpanProcessor::builder(exporter, runtime::Tokio).build();
     Ok(SdkTracerProvider::builder()
         .with_span_processor(processor)
@@ -144,7 +231,9 @@ where
         .with_tracked_inactivity(false)
         .with_threads(false)
         .with_location(false)
-        .with_filter(Targets::new().with_target("cxmetrics", Level::INFO))
+        .with_filter(Evaluated(
+            Targets::new().with_target("cxmetrics", Level::INFO),
+        ))
 }
 
 /// An event format that adds the trace and span ids of the current span, when it is traced,
@@ -208,8 +297,8 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use opentelemetry::trace::TraceContextExt;
+    use opentelemetry_sdk::trace::InMemorySpanExporter;
     use tracing_opentelemetry::OpenTelemetrySpanExt;
-    use tracing_subscriber::fmt::MakeWriter;
 
     use super::*;
 
@@ -236,25 +325,29 @@ mod tests {
         }
     }
 
+    impl Captured {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    /// The log layer of `format` writing to `captured`, without colours.
+    fn logs(format: LogFormat, captured: &Captured) -> Box<dyn Layer<Registry> + Send + Sync> {
+        let fmt = tracing_subscriber::fmt::layer()
+            .with_writer(captured.clone())
+            .with_ansi(false);
+        log_layer(format, fmt)
+    }
+
     /// Logs one event inside a traced span; returns the output and the span's ids.
     fn log_in_a_span(format: LogFormat) -> (String, String, String) {
         let provider = SdkTracerProvider::builder().build();
         let captured = Captured::default();
-        let fmt = tracing_subscriber::fmt::layer()
-            .with_writer(captured.clone())
-            .with_ansi(false);
-        let fmt = match format {
-            LogFormat::Json => fmt
-                .event_format(WithTraceIds::json(tracing_subscriber::fmt::format().json()))
-                .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
-                .boxed(),
-            LogFormat::Text => fmt
-                .event_format(WithTraceIds::text(tracing_subscriber::fmt::format()))
-                .boxed(),
-        };
-        let subscriber = tracing_subscriber::registry()
-            .with(fmt)
-            .with(otel_layer(&provider));
+        let subscriber = subscriber(
+            logs(format, &captured),
+            EnvFilter::new("info"),
+            Some(&provider),
+        );
         let (trace_id, span_id) = tracing::subscriber::with_default(subscriber, || {
             let span = tracing::info_span!("work");
             let _entered = span.enter();
@@ -263,8 +356,7 @@ mod tests {
             let ids = context.span().span_context().clone();
             (ids.trace_id().to_string(), ids.span_id().to_string())
         });
-        let output = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-        (output, trace_id, span_id)
+        (captured.text(), trace_id, span_id)
     }
 
     #[test]
@@ -291,16 +383,59 @@ mod tests {
     fn a_log_line_outside_any_span_is_left_alone() {
         let captured = Captured::default();
         let provider = SdkTracerProvider::builder().build();
-        let subscriber = tracing_subscriber::registry()
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .with_writer(captured.clone())
-                    .with_ansi(false)
-                    .event_format(WithTraceIds::text(tracing_subscriber::fmt::format())),
-            )
-            .with(otel_layer(&provider));
+        let subscriber = subscriber(
+            logs(LogFormat::Text, &captured),
+            EnvFilter::new("info"),
+            Some(&provider),
+        );
         tracing::subscriber::with_default(subscriber, || tracing::info!("alone"));
-        let output = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let output = captured.text();
         assert!(output.ends_with("alone\n"), "{output}");
+    }
+
+    #[test]
+    fn a_quiet_log_filter_hides_log_lines_but_every_service_span_is_still_traced() {
+        for quiet in ["warn", "off"] {
+            let exporter = InMemorySpanExporter::default();
+            let provider = SdkTracerProvider::builder()
+                .with_simple_exporter(exporter.clone())
+                .build();
+            let captured = Captured::default();
+            let subscriber = subscriber(
+                logs(LogFormat::Text, &captured),
+                EnvFilter::new(quiet),
+                Some(&provider),
+            );
+            tracing::subscriber::with_default(subscriber, || {
+                let span = tracing::info_span!("work");
+                let _entered = span.enter();
+                tracing::debug_span!("detail").in_scope(|| tracing::info!("done"));
+                tracing::warn!("slow");
+            });
+            let names: Vec<_> = exporter
+                .get_finished_spans()
+                .unwrap()
+                .into_iter()
+                .map(|span| span.name)
+                .collect();
+            assert_eq!(names, ["work"], "RUST_LOG={quiet}");
+            let output = captured.text();
+            assert!(!output.contains("done"), "RUST_LOG={quiet}: {output}");
+            assert_eq!(output.contains("slow"), quiet == "warn", "{output}");
+        }
+    }
+
+    #[test]
+    fn without_an_exporter_a_span_below_the_log_level_is_never_created() {
+        let captured = Captured::default();
+        let subscriber = subscriber(
+            logs(LogFormat::Text, &captured),
+            EnvFilter::new("warn"),
+            None,
+        );
+        tracing::subscriber::with_default(subscriber, || {
+            assert!(tracing::info_span!("work").is_disabled());
+            assert!(!tracing::warn_span!("trouble").is_disabled());
+        });
     }
 }

@@ -29,7 +29,7 @@ pub struct TlsArgs {
 
 /// A setting as the operator knows it: its flag and its environment variable.
 #[derive(Clone, Copy)]
-struct Setting(&'static str, &'static str);
+pub(super) struct Setting(pub(super) &'static str, pub(super) &'static str);
 
 impl fmt::Display for Setting {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -58,7 +58,7 @@ impl TlsArgs {
             (None, None) => return Ok(None),
         };
         let cert = read_certificates(TLS_CERT, cert_path)?;
-        let key = read_private_key(key_path)?;
+        let key = read_private_key(TLS_KEY, key_path)?;
         let mut config = ServerTlsConfig::new()
             .identity(Identity::from_pem(&cert, &key))
             .timeout(TLS_HANDSHAKE_TIMEOUT);
@@ -96,7 +96,7 @@ fn read(setting: Setting, path: &Path) -> anyhow::Result<Vec<u8>> {
 }
 
 /// The file's bytes, when it holds at least one PEM certificate and nothing malformed.
-fn read_certificates(setting: Setting, path: &Path) -> anyhow::Result<Vec<u8>> {
+pub(super) fn read_certificates(setting: Setting, path: &Path) -> anyhow::Result<Vec<u8>> {
     let pem = read(setting, path)?;
     let certificates = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
@@ -111,11 +111,11 @@ fn read_certificates(setting: Setting, path: &Path) -> anyhow::Result<Vec<u8>> {
 }
 
 /// The file's bytes, when it holds a PEM private key.
-fn read_private_key(path: &Path) -> anyhow::Result<Vec<u8>> {
-    let pem = read(TLS_KEY, path)?;
+pub(super) fn read_private_key(setting: Setting, path: &Path) -> anyhow::Result<Vec<u8>> {
+    let pem = read(setting, path)?;
     PrivateKeyDer::from_pem_slice(&pem).map_err(|e| {
         anyhow!(
-            "{TLS_KEY} {}: no PEM private key (-----BEGIN PRIVATE KEY-----) in the file: {e}",
+            "{setting} {}: no PEM private key (-----BEGIN PRIVATE KEY-----) in the file: {e}",
             path.display()
         )
     })?;

@@ -1,4 +1,5 @@
-//! A minimal OTLP/gRPC trace receiver: it keeps every span it is sent, with its resource.
+//! A minimal OTLP/gRPC trace receiver, plaintext or TLS: it keeps every span it is sent,
+//! with its resource.
 
 use std::{
     net::SocketAddr,
@@ -14,7 +15,10 @@ use opentelemetry_proto::tonic::{
     trace::v1::Span,
 };
 use tokio::net::TcpListener;
-use tonic::{Request, Response, Status};
+use tonic::{
+    Request, Response, Status,
+    transport::{Server, ServerTlsConfig, server::TcpIncoming},
+};
 
 /// One received span and the `service.name` of its resource.
 #[derive(Debug, Clone)]
@@ -56,16 +60,29 @@ impl Collector {
     /// Serves on an ephemeral port until the process ends; returns the collector and its
     /// endpoint URL.
     pub async fn start() -> (Self, String) {
+        let (collector, addr) = Self::serve(Server::builder()).await;
+        (collector, format!("http://{addr}"))
+    }
+
+    /// Serves over TLS with `tls`, on an ephemeral port of 127.0.0.1; returns the collector
+    /// and its endpoint URL, `https://localhost:PORT`.
+    pub async fn start_tls(tls: ServerTlsConfig) -> (Self, String) {
+        let builder = Server::builder().tls_config(tls).expect("TLS settings");
+        let (collector, addr) = Self::serve(builder).await;
+        (collector, format!("https://localhost:{}", addr.port()))
+    }
+
+    async fn serve(mut builder: Server) -> (Self, SocketAddr) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
         let collector = Self::default();
         let service = TraceServiceServer::new(collector.clone());
         tokio::spawn(
-            tonic::transport::Server::builder()
+            builder
                 .add_service(service)
-                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+                .serve_with_incoming(TcpIncoming::from(listener)),
         );
-        (collector, format!("http://{addr}"))
+        (collector, addr)
     }
 
     pub fn received(&self) -> Vec<Received> {
