@@ -8,7 +8,6 @@ mod crash;
 mod faults;
 mod flood;
 mod helpers;
-mod hostile;
 mod http2;
 mod import;
 mod interaction_metrics;

@@ -513,7 +513,7 @@ async fn seed(app: &TestApp) {
         .expect("seed customers");
 }
 
-/// Checks health every 100 ms until stopped; counts the checks that failed or took > 1 s.
+/// Checks health every 100 ms until stopped; counts the checks that failed or took > 2 s.
 fn watch_health(
     channel: Channel,
     stop: Arc<AtomicBool>,
@@ -524,7 +524,7 @@ fn watch_health(
         let mut checks = 0;
         while !stop.load(Ordering::Relaxed) {
             let answered = tokio::time::timeout(
-                Duration::from_secs(1),
+                Duration::from_secs(2),
                 health.check(HealthCheckRequest {
                     service: String::new(),
                 }),
