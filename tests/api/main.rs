@@ -1,5 +1,6 @@
 //! Integration tests: real PostgreSQL (started by scripts/test), real gRPC over sockets.
 
+mod admission;
 mod auth;
 mod bulk_stream;
 mod calendars;
