@@ -7,10 +7,7 @@ use cxmetrics::proto::{self as pb, feedback_service_client::FeedbackServiceClien
 use rand::RngCore;
 use tonic::Code;
 
-use crate::{
-    helpers::*,
-    server::{Proxy, host_port},
-};
+use crate::{helpers::*, server::spawn_app_behind_proxy};
 
 /// A well-formed key that no tenant has: `cxm_<16 hex>_<64 hex>`.
 fn random_key() -> String {
@@ -33,11 +30,7 @@ fn upsert(id: &str) -> pb::UpsertCustomerRequest {
 
 #[tokio::test]
 async fn an_unknown_key_costs_one_lookup_however_often_it_is_sent() {
-    let db = database_url();
-    let proxy = Proxy::start(host_port(&db)).await;
-    let proxied = db.replacen(&host_port(&db), &proxy.addr.to_string(), 1);
-    let app = spawn_app_with(Options {
-        server_database_url: Some(proxied),
+    let (app, proxy) = spawn_app_behind_proxy(Options {
         key_cache_ttl: Duration::from_secs(60),
         ..Options::default()
     })

@@ -151,16 +151,22 @@ pub(crate) fn host_port(url: &str) -> String {
     authority.rsplit('@').next().unwrap().to_owned()
 }
 
-#[tokio::test]
-async fn a_database_outage_gives_unavailable_and_not_serving_then_recovers_by_itself() {
+/// An app whose server reaches the test database through a `Proxy` that can cut it off.
+pub(crate) async fn spawn_app_behind_proxy(options: Options) -> (TestApp, Proxy) {
     let db = database_url();
     let proxy = Proxy::start(host_port(&db)).await;
     let proxied = db.replacen(&host_port(&db), &proxy.addr.to_string(), 1);
     let app = spawn_app_with(Options {
         server_database_url: Some(proxied),
-        ..Options::default()
+        ..options
     })
     .await;
+    (app, proxy)
+}
+
+#[tokio::test]
+async fn a_database_outage_gives_unavailable_and_not_serving_then_recovers_by_itself() {
+    let (app, proxy) = spawn_app_behind_proxy(Options::default()).await;
     wait_for_health(&app, ServingStatus::Serving).await;
     let write = |id: &'static str| {
         let mut client = app.feedback();
@@ -188,14 +194,7 @@ async fn a_database_outage_gives_unavailable_and_not_serving_then_recovers_by_it
 
 #[tokio::test]
 async fn a_database_outage_mid_import_fails_the_call_with_unavailable_and_keeps_committed_chunks() {
-    let db = database_url();
-    let proxy = Proxy::start(host_port(&db)).await;
-    let proxied = db.replacen(&host_port(&db), &proxy.addr.to_string(), 1);
-    let app = spawn_app_with(Options {
-        server_database_url: Some(proxied),
-        ..Options::default()
-    })
-    .await;
+    let (app, proxy) = spawn_app_behind_proxy(Options::default()).await;
     wait_for_health(&app, ServingStatus::Serving).await;
     // Room for every message, so sending never waits on the call.
     let (tx, rx) = tokio::sync::mpsc::channel(2_000);
