@@ -1,10 +1,12 @@
 //! cxmetrics: a gRPC service that records customer-experience data (survey answers, support
 //! interactions, customers) in PostgreSQL and answers metric questions about it.
 //!
-//! Data flows one way: `grpc` (proto <-> domain) -> `domain` (validated types, no I/O) ->
-//! `storage` (SQL) and back. `startup` wires the pieces into a server; `config` and
+//! Calls go one way: `grpc` (proto <-> domain, a thin adapter) -> `app` (the use cases,
+//! transport-neutral) -> `storage` (SQL); every layer uses `domain` (validated types and the
+//! metric arithmetic, no I/O). `startup` wires the pieces into a server; `config` and
 //! `telemetry` are read once at start.
 
+pub mod app;
 pub mod commands;
 pub mod config;
 pub mod domain;

@@ -12,10 +12,9 @@ use tonic::{codec::CompressionEncoding, transport::Server, transport::server::Tc
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
+    app::{Admission, Authenticator, Calendars, Metrics, Records},
     config::Settings,
-    grpc::{
-        Admission, Authenticator, CalendarApi, DeadlineLayer, FeedbackApi, MetricsApi, RpcSpanLayer,
-    },
+    grpc::{CalendarApi, DeadlineLayer, FeedbackApi, MetricsApi, RpcSpanLayer},
     proto::{
         self, calendar_service_server::CalendarServiceServer,
         feedback_service_server::FeedbackServiceServer,
@@ -109,20 +108,23 @@ impl Application {
         let feedback = FeedbackServiceServer::new(FeedbackApi::new(
             self.store.clone(),
             auth.clone(),
-            admission.clone(),
+            Records::new(self.store.clone(), admission.clone()),
         ))
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(self.settings.max_message_bytes);
-        let metrics =
-            MetricsServiceServer::new(MetricsApi::new(self.store.clone(), auth.clone(), admission))
+        let metrics = MetricsServiceServer::new(MetricsApi::new(
+            auth.clone(),
+            Metrics::new(self.store.clone(), admission),
+        ))
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(self.settings.max_message_bytes);
+        let calendars =
+            CalendarServiceServer::new(CalendarApi::new(auth, Calendars::new(self.store.clone())))
                 .accept_compressed(CompressionEncoding::Gzip)
                 .send_compressed(CompressionEncoding::Gzip)
                 .max_decoding_message_size(self.settings.max_message_bytes);
-        let calendars = CalendarServiceServer::new(CalendarApi::new(self.store.clone(), auth))
-            .accept_compressed(CompressionEncoding::Gzip)
-            .send_compressed(CompressionEncoding::Gzip)
-            .max_decoding_message_size(self.settings.max_message_bytes);
 
         let addr = self.local_addr();
         let (draining_tx, draining_rx) = oneshot::channel::<()>();

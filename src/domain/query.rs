@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Months, TimeZone, Utc};
 use chrono_tz::Tz;
 
-use super::buckets::{self, Granularity};
+use super::{
+    buckets::{self, Granularity},
+    response_times::SlaTargets,
+};
 
 /// A half-open range `[start, end)` with `start < end`, at most ten years long, inside the
 /// years 1900..2200.
@@ -145,6 +148,32 @@ impl MetricQuery {
             self.granularity,
         )
     }
+}
+
+/// A parsed `ResponseTimeRequest`.
+#[derive(Debug)]
+pub struct ResponseTimeQuery {
+    pub query: MetricQuery,
+    pub targets: SlaTargets,
+    pub calendar_id: Option<String>,
+}
+
+/// A parsed retention request: the range, zone, optional buckets and NPS grouping.
+#[derive(Debug)]
+pub struct RetentionQuery {
+    pub range: TimeRange,
+    pub time_zone: Tz,
+    pub granularity: Option<Granularity>,
+    pub by_nps_category: bool,
+}
+
+/// A parsed cohort request.
+#[derive(Debug)]
+pub struct CohortQuery {
+    pub range: TimeRange,
+    pub time_zone: Tz,
+    pub granularity: Granularity,
+    pub periods: usize,
 }
 
 #[cfg(test)]

@@ -116,6 +116,15 @@ pub fn bucket_counts(spans: &[CustomerSpan], buckets: usize) -> Vec<RetentionCou
         .collect()
 }
 
+/// A retention report: the whole range, one point per bucket (with a granularity) and one
+/// entry per NPS category (when asked for).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetentionReport {
+    pub total: RetentionStats,
+    pub series: Vec<(chrono::DateTime<chrono::Utc>, RetentionStats)>,
+    pub groups: Vec<(String, RetentionStats)>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RetentionStats {
     pub start_customers: i64,

@@ -1,22 +1,23 @@
 //! `cxmetrics.v1.CalendarService`: business-hours calendars that GetResponseTimes measures
 //! durations in. Upsert and delete need the write scope, get and list the read scope.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{NaiveDate, Utc};
 use tonic::{Request, Response, Status};
 
 use super::{
-    auth::Authenticator,
+    authorize,
     convert::{self, required, to_timestamp, under},
-    paging, query,
+    query,
 };
 use crate::{
+    app::{Authenticator, Calendars, paging},
     domain::{
-        Checker, Scope, TenantId,
+        Checker, Scope,
         calendar::{BusinessHours, Calendar, MINUTES_PER_DAY},
     },
     error::{Error, Violation},
     proto::{self as pb, calendar_service_server::CalendarService},
-    storage::{Cursor, Store, StoredCalendar},
+    storage::StoredCalendar,
 };
 
 /// Open intervals one calendar may hold.
@@ -25,27 +26,14 @@ pub const MAX_WEEKLY_HOURS: usize = 200;
 pub const MAX_HOLIDAYS: usize = 2_000;
 
 pub struct CalendarApi {
-    store: Store,
     auth: Authenticator,
+    calendars: Calendars,
 }
 
 impl CalendarApi {
-    pub fn new(store: Store, auth: Authenticator) -> Self {
-        Self { store, auth }
+    pub fn new(auth: Authenticator, calendars: Calendars) -> Self {
+        Self { auth, calendars }
     }
-}
-
-/// Loads a calendar a request names, NOT_FOUND naming `field` when the tenant has none.
-pub async fn find_calendar(
-    store: &Store,
-    tenant: &TenantId,
-    field: &str,
-    calendar_id: &str,
-) -> Result<StoredCalendar, Error> {
-    store
-        .get_calendar(tenant, calendar_id)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("{field}: no calendar {calendar_id:?}")))
 }
 
 /// A required calendar id of a get or delete request.
@@ -203,10 +191,10 @@ impl CalendarService for CalendarApi {
         &self,
         request: Request<pb::UpsertCalendarRequest>,
     ) -> Result<Response<pb::UpsertCalendarResponse>, Status> {
-        let caller = self.auth.authorize(&request, Scope::Write).await?;
+        let caller = authorize(&self.auth, &request, Scope::Write).await?;
         let raw = required(request.into_inner().calendar, "calendar")?;
         let parsed = calendar(raw).map_err(|v| under(v, "calendar"))?;
-        let (outcome, stored) = self.store.upsert_calendar(&caller.tenant, &parsed).await?;
+        let (outcome, stored) = self.calendars.upsert(&caller, &parsed).await?;
         Ok(Response::new(pb::UpsertCalendarResponse {
             outcome: convert::outcome(outcome) as i32,
             calendar: Some(to_pb(stored)),
@@ -217,9 +205,9 @@ impl CalendarService for CalendarApi {
         &self,
         request: Request<pb::GetCalendarRequest>,
     ) -> Result<Response<pb::Calendar>, Status> {
-        let caller = self.auth.authorize(&request, Scope::Read).await?;
+        let caller = authorize(&self.auth, &request, Scope::Read).await?;
         let id = calendar_id(&request.get_ref().calendar_id)?;
-        let stored = find_calendar(&self.store, &caller.tenant, "calendar_id", &id).await?;
+        let stored = self.calendars.get(&caller, &id).await?;
         Ok(Response::new(to_pb(stored)))
     }
 
@@ -227,31 +215,13 @@ impl CalendarService for CalendarApi {
         &self,
         request: Request<pb::ListCalendarsRequest>,
     ) -> Result<Response<pb::ListCalendarsResponse>, Status> {
-        let caller = self.auth.authorize(&request, Scope::Read).await?;
+        let caller = authorize(&self.auth, &request, Scope::Read).await?;
         let request = request.into_inner();
         let page_size = paging::page_size(request.page_size)?;
-        let fingerprint = paging::fingerprint(&caller.tenant, &"calendars");
-        let after = paging::decode(&request.page_token, fingerprint)?;
-        let mut calendars = self
-            .store
-            .list_calendars(
-                &caller.tenant,
-                after.as_ref().map(|c| c.id.as_str()),
-                page_size + 1,
-            )
+        let (calendars, next_page_token) = self
+            .calendars
+            .list(&caller, page_size, &request.page_token)
             .await?;
-        let more = calendars.len() > page_size;
-        calendars.truncate(page_size);
-        let next_page_token = match calendars.last() {
-            Some(last) if more => paging::encode(
-                &Cursor {
-                    time: DateTime::<Utc>::UNIX_EPOCH,
-                    id: last.calendar.calendar_id.clone(),
-                },
-                fingerprint,
-            ),
-            _ => String::new(),
-        };
         Ok(Response::new(pb::ListCalendarsResponse {
             calendars: calendars.into_iter().map(to_pb).collect(),
             next_page_token,
@@ -262,9 +232,9 @@ impl CalendarService for CalendarApi {
         &self,
         request: Request<pb::DeleteCalendarRequest>,
     ) -> Result<Response<pb::DeleteCalendarResponse>, Status> {
-        let caller = self.auth.authorize(&request, Scope::Write).await?;
+        let caller = authorize(&self.auth, &request, Scope::Write).await?;
         let id = calendar_id(&request.get_ref().calendar_id)?;
-        let deleted = self.store.delete_calendar(&caller.tenant, &id).await?;
+        let deleted = self.calendars.delete(&caller, &id).await?;
         Ok(Response::new(pb::DeleteCalendarResponse { deleted }))
     }
 }

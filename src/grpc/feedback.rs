@@ -1,35 +1,36 @@
-//! `cxmetrics.v1.FeedbackService`: the write side. Each method authorises the caller,
-//! parses the request into domain records and hands them to storage.
+//! `cxmetrics.v1.FeedbackService`: the write side and the drill-down listings. Each method
+//! authorises the caller, parses the request into domain records or a listing query and
+//! hands them to `app::Records`.
 
 use chrono::Utc;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::{
-    admission::Admission,
-    auth::Authenticator,
+    authorize,
     convert::{self, required, under},
-    import, paging, query,
+    import, query,
 };
 use crate::{
-    domain::{Checker, Filter, Limits, Scope, TimeRange},
+    app::{Authenticator, ListQuery, Records, paging},
+    domain::{Checker, Limits, Scope},
     error::{Error, Violation},
     proto::{self as pb, feedback_service_server::FeedbackService},
     storage::{RecordBatch, Store},
 };
 
 pub struct FeedbackApi {
+    /// The import stream writes its chunks straight to storage (see `import`).
     store: Store,
     auth: Authenticator,
-    /// Listings are reads like the reports, admitted under the same limits.
-    admission: Admission,
+    records: Records,
 }
 
 impl FeedbackApi {
-    pub fn new(store: Store, auth: Authenticator, admission: Admission) -> Self {
+    pub fn new(store: Store, auth: Authenticator, records: Records) -> Self {
         Self {
             store,
             auth,
-            admission,
+            records,
         }
     }
 }
@@ -77,7 +78,7 @@ impl FeedbackService for FeedbackApi {
         &self,
         request: Request<pb::RecordSurveyResponseRequest>,
     ) -> Result<Response<pb::RecordSurveyResponseResponse>, Status> {
-        let caller = self.auth.authorize(&request, Scope::Write).await?;
+        let caller = authorize(&self.auth, &request, Scope::Write).await?;
         let record = required(request.into_inner().survey_response, "survey_response")?;
         let record = convert::survey_response(record, Utc::now())
             .map_err(|v| under(v, "survey_response"))?;
@@ -85,7 +86,7 @@ impl FeedbackService for FeedbackApi {
             survey_responses: vec![record],
             ..Default::default()
         };
-        let written = self.store.write_batch(&caller.tenant, &batch).await?;
+        let written = self.records.write(&caller, &batch).await?;
         Ok(Response::new(pb::RecordSurveyResponseResponse {
             outcome: outcomes(written.survey_responses)[0],
         }))
@@ -95,7 +96,7 @@ impl FeedbackService for FeedbackApi {
         &self,
         request: Request<pb::BatchRecordSurveyResponsesRequest>,
     ) -> Result<Response<pb::BatchRecordSurveyResponsesResponse>, Status> {
-        let caller = self.auth.authorize(&request, Scope::Write).await?;
+        let caller = authorize(&self.auth, &request, Scope::Write).await?;
         let now = Utc::now();
         let records = parse_batch(
             request.into_inner().survey_responses,
@@ -106,7 +107,7 @@ impl FeedbackService for FeedbackApi {
             survey_responses: records,
             ..Default::default()
         };
-        let written = self.store.write_batch(&caller.tenant, &batch).await?;
+        let written = self.records.write(&caller, &batch).await?;
         Ok(Response::new(pb::BatchRecordSurveyResponsesResponse {
             outcomes: outcomes(written.survey_responses),
         }))
@@ -116,7 +117,7 @@ impl FeedbackService for FeedbackApi {
         &self,
         request: Request<pb::UpsertInteractionRequest>,
     ) -> Result<Response<pb::UpsertInteractionResponse>, Status> {
-        let caller = self.auth.authorize(&request, Scope::Write).await?;
+        let caller = authorize(&self.auth, &request, Scope::Write).await?;
         let record = required(request.into_inner().interaction, "interaction")?;
         let record =
             convert::interaction(record, Utc::now()).map_err(|v| under(v, "interaction"))?;
@@ -124,7 +125,7 @@ impl FeedbackService for FeedbackApi {
             interactions: vec![record],
             ..Default::default()
         };
-        let written = self.store.write_batch(&caller.tenant, &batch).await?;
+        let written = self.records.write(&caller, &batch).await?;
         Ok(Response::new(pb::UpsertInteractionResponse {
             outcome: outcomes(written.interactions)[0],
         }))
@@ -134,7 +135,7 @@ impl FeedbackService for FeedbackApi {
         &self,
         request: Request<pb::BatchUpsertInteractionsRequest>,
     ) -> Result<Response<pb::BatchUpsertInteractionsResponse>, Status> {
-        let caller = self.auth.authorize(&request, Scope::Write).await?;
+        let caller = authorize(&self.auth, &request, Scope::Write).await?;
         let now = Utc::now();
         let records = parse_batch(request.into_inner().interactions, "interactions", |r| {
             convert::interaction(r, now)
@@ -143,7 +144,7 @@ impl FeedbackService for FeedbackApi {
             interactions: records,
             ..Default::default()
         };
-        let written = self.store.write_batch(&caller.tenant, &batch).await?;
+        let written = self.records.write(&caller, &batch).await?;
         Ok(Response::new(pb::BatchUpsertInteractionsResponse {
             outcomes: outcomes(written.interactions),
         }))
@@ -153,14 +154,14 @@ impl FeedbackService for FeedbackApi {
         &self,
         request: Request<pb::UpsertCustomerRequest>,
     ) -> Result<Response<pb::UpsertCustomerResponse>, Status> {
-        let caller = self.auth.authorize(&request, Scope::Write).await?;
+        let caller = authorize(&self.auth, &request, Scope::Write).await?;
         let record = required(request.into_inner().customer, "customer")?;
         let record = convert::customer(record, Utc::now()).map_err(|v| under(v, "customer"))?;
         let batch = RecordBatch {
             customers: vec![record],
             ..Default::default()
         };
-        let written = self.store.write_batch(&caller.tenant, &batch).await?;
+        let written = self.records.write(&caller, &batch).await?;
         Ok(Response::new(pb::UpsertCustomerResponse {
             outcome: outcomes(written.customers)[0],
         }))
@@ -170,7 +171,7 @@ impl FeedbackService for FeedbackApi {
         &self,
         request: Request<Streaming<pb::ImportRecordsRequest>>,
     ) -> Result<Response<pb::ImportRecordsResponse>, Status> {
-        let caller = self.auth.authorize(&request, Scope::Write).await?;
+        let caller = authorize(&self.auth, &request, Scope::Write).await?;
         let reply = import::import(&self.store, &caller.tenant, request.into_inner()).await?;
         Ok(Response::new(reply))
     }
@@ -179,18 +180,15 @@ impl FeedbackService for FeedbackApi {
         &self,
         request: Request<pb::DeleteCustomerDataRequest>,
     ) -> Result<Response<pb::DeleteCustomerDataResponse>, Status> {
-        let caller = self.auth.authorize(&request, Scope::Write).await?;
+        let caller = authorize(&self.auth, &request, Scope::Write).await?;
         let customer_id = request.into_inner().customer_id;
         let mut checker = Checker::new(Utc::now());
         checker.id("customer_id", &customer_id);
         checker
             .finish(|| Some(()))
             .map_err(Error::InvalidArgument)?;
-        let (responses, interactions, customers) = self
-            .store
-            .delete_customer_data(&caller.tenant, &customer_id)
-            .await?;
-        tracing::info!(responses, interactions, customers, "erased customer data");
+        let (responses, interactions, customers) =
+            self.records.erase_customer(&caller, &customer_id).await?;
         Ok(Response::new(pb::DeleteCustomerDataResponse {
             deleted_survey_responses: responses as i64,
             deleted_interactions: interactions as i64,
@@ -202,25 +200,14 @@ impl FeedbackService for FeedbackApi {
         &self,
         request: Request<pb::ListSurveyResponsesRequest>,
     ) -> Result<Response<pb::ListSurveyResponsesResponse>, Status> {
-        let caller = self.auth.authorize(&request, Scope::Read).await?;
+        let caller = authorize(&self.auth, &request, Scope::Read).await?;
         let request = request.into_inner();
-        let (range, filter) = listing_query(request.time_range.as_ref(), request.filter)?;
-        let kind = convert::kind_filter(request.kind)?;
+        let mut query = listing_query(request.time_range.as_ref(), request.filter)?;
+        query.kind = convert::kind_filter(request.kind)?;
         let page_size = paging::page_size(request.page_size)?;
-        let fingerprint =
-            paging::fingerprint(&caller.tenant, &("survey_responses", range, &filter, kind));
-        let after = paging::decode(&request.page_token, fingerprint)?;
-        let _permit = self.admission.admit(&caller.tenant).await?;
         let page = self
-            .store
-            .list_survey_responses(
-                &caller.tenant,
-                range,
-                &filter,
-                kind,
-                after.as_ref(),
-                page_size,
-            )
+            .records
+            .list_survey_responses(&caller, &query, page_size, &request.page_token)
             .await?;
         Ok(Response::new(pb::ListSurveyResponsesResponse {
             survey_responses: page
@@ -228,10 +215,7 @@ impl FeedbackService for FeedbackApi {
                 .into_iter()
                 .map(convert::survey_response_to_pb)
                 .collect(),
-            next_page_token: page
-                .next
-                .map(|c| paging::encode(&c, fingerprint))
-                .unwrap_or_default(),
+            next_page_token: page.next_page_token,
         }))
     }
 
@@ -239,21 +223,13 @@ impl FeedbackService for FeedbackApi {
         &self,
         request: Request<pb::ListInteractionsRequest>,
     ) -> Result<Response<pb::ListInteractionsResponse>, Status> {
-        let caller = self.auth.authorize(&request, Scope::Read).await?;
+        let caller = authorize(&self.auth, &request, Scope::Read).await?;
         let request = request.into_inner();
-        let (range, filter) = listing_query(request.time_range.as_ref(), request.filter)?;
-        if !filter.survey_ids.is_empty() {
-            return Err(
-                Error::invalid("filter.survey_ids", "does not apply to interactions").into(),
-            );
-        }
+        let query = listing_query(request.time_range.as_ref(), request.filter)?;
         let page_size = paging::page_size(request.page_size)?;
-        let fingerprint = paging::fingerprint(&caller.tenant, &("interactions", range, &filter));
-        let after = paging::decode(&request.page_token, fingerprint)?;
-        let _permit = self.admission.admit(&caller.tenant).await?;
         let page = self
-            .store
-            .list_interactions(&caller.tenant, range, &filter, after.as_ref(), page_size)
+            .records
+            .list_interactions(&caller, &query, page_size, &request.page_token)
             .await?;
         Ok(Response::new(pb::ListInteractionsResponse {
             interactions: page
@@ -261,10 +237,7 @@ impl FeedbackService for FeedbackApi {
                 .into_iter()
                 .map(convert::interaction_to_pb)
                 .collect(),
-            next_page_token: page
-                .next
-                .map(|c| paging::encode(&c, fingerprint))
-                .unwrap_or_default(),
+            next_page_token: page.next_page_token,
         }))
     }
 }
@@ -273,10 +246,16 @@ impl FeedbackService for FeedbackApi {
 fn listing_query(
     range: Option<&pb::TimeRange>,
     filter: Option<pb::MetricFilter>,
-) -> Result<(TimeRange, Filter), Error> {
+) -> Result<ListQuery, Error> {
     let mut c = Checker::new(Utc::now());
     let range = query::time_range(&mut c, range);
     let filter = query::filter(&mut c, filter);
-    c.finish(|| Some((range?, filter?)))
-        .map_err(Error::InvalidArgument)
+    c.finish(|| {
+        Some(ListQuery {
+            range: range?,
+            filter: filter?,
+            kind: None,
+        })
+    })
+    .map_err(Error::InvalidArgument)
 }

@@ -8,7 +8,10 @@ use chrono_tz::Tz;
 
 use super::convert::from_timestamp;
 use crate::domain::{
-    cohorts::MAX_PERIODS, excerpt, query::MAX_FILTER_VALUES, response_times::SlaTargets,
+    cohorts::MAX_PERIODS,
+    excerpt,
+    query::{CohortQuery, MAX_FILTER_VALUES, ResponseTimeQuery, RetentionQuery},
+    response_times::SlaTargets,
 };
 use crate::{
     domain::{Attributes, Checker, Filter, Granularity, GroupBy, Limits, MetricQuery, TimeRange},
@@ -163,14 +166,6 @@ fn metric_query_violations(request: pb::MetricRequest) -> Result<MetricQuery, Ve
     })
 }
 
-/// A parsed `ResponseTimeRequest`.
-#[derive(Debug)]
-pub struct ResponseTimeQuery {
-    pub query: MetricQuery,
-    pub targets: SlaTargets,
-    pub calendar_id: Option<String>,
-}
-
 /// Parses a response-time request; the metric request's fields are named under `query.`.
 #[tracing::instrument(name = "validate", skip_all)]
 pub fn response_time_query(request: pb::ResponseTimeRequest) -> Result<ResponseTimeQuery, Error> {
@@ -232,15 +227,6 @@ fn target(c: &mut Checker, field: &str, raw: Option<prost_types::Duration>) -> O
     Some(seconds)
 }
 
-/// A parsed retention request: the range, zone, optional buckets and NPS grouping.
-#[derive(Debug)]
-pub struct RetentionQuery {
-    pub range: TimeRange,
-    pub time_zone: Tz,
-    pub granularity: Option<Granularity>,
-    pub by_nps_category: bool,
-}
-
 #[tracing::instrument(name = "validate", skip_all)]
 pub fn retention_query(request: pb::RetentionRequest) -> Result<RetentionQuery, Error> {
     let mut c = Checker::new(Utc::now());
@@ -256,15 +242,6 @@ pub fn retention_query(request: pb::RetentionRequest) -> Result<RetentionQuery, 
         })
     })
     .map_err(Error::InvalidArgument)
-}
-
-/// A parsed cohort request.
-#[derive(Debug)]
-pub struct CohortQuery {
-    pub range: TimeRange,
-    pub time_zone: Tz,
-    pub granularity: Granularity,
-    pub periods: usize,
 }
 
 #[tracing::instrument(name = "validate", skip_all)]

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use cxmetrics::{
-    grpc::ReadLimits, proto as pb, proto::metrics_service_client::MetricsServiceClient,
+    app::ReadLimits, proto as pb, proto::metrics_service_client::MetricsServiceClient,
 };
 use sqlx::{Connection, Executor, PgConnection};
 use tonic::Code;

@@ -3,9 +3,9 @@
 use std::{net::SocketAddr, process::Stdio, str::FromStr, time::Duration};
 
 use cxmetrics::{
+    app::ReadLimits,
     commands,
     config::{Settings, TlsSettings},
-    grpc::ReadLimits,
     proto::{self as pb, feedback_service_client::FeedbackServiceClient},
     startup::Application,
     storage::{DEFAULT_READ_TIMEOUT, DEFAULT_WRITE_TIMEOUT, DbSettings, Store},

@@ -22,10 +22,8 @@ use std::{
 };
 
 use tokio::sync::Semaphore;
-use tonic::Request;
 use tracing::Instrument;
 
-use super::RpcSpan;
 use crate::{
     domain::{PresentedKey, Scope, Scopes, TenantId},
     error::Error,
@@ -46,11 +44,33 @@ const FAILURES_PER_SECOND: f64 = 10.0;
 /// How long a peer over its budget is told to wait.
 const FAILURE_RETRY_AFTER: Duration = Duration::from_secs(1);
 
+/// What a call presents, whatever its transport: the `authorization` header's value and
+/// the peer's address.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Credentials<'a> {
+    pub authorization: Option<&'a str>,
+    pub peer: Option<IpAddr>,
+}
+
 /// Who is calling: the tenant and what the key allows.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub tenant: TenantId,
     pub scopes: Scopes,
+}
+
+impl Caller {
+    /// PERMISSION_DENIED unless the key carries `scope`.
+    pub fn require(&self, scope: Scope) -> Result<(), Error> {
+        if self.scopes.allows(scope) {
+            Ok(())
+        } else {
+            Err(Error::PermissionDenied(format!(
+                "this API key lacks the {} scope",
+                scope.as_str()
+            )))
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -76,40 +96,41 @@ impl Authenticator {
     }
 
     /// Checks the call's key and that it carries `scope`.
-    pub async fn authorize<T>(&self, request: &Request<T>, scope: Scope) -> Result<Caller, Error> {
-        let peer = request.remote_addr().map(|addr| addr.ip());
-        let key = match self.authenticate(request, peer).await {
-            Ok(key) => key,
+    pub async fn authorize(
+        &self,
+        credentials: Credentials<'_>,
+        scope: Scope,
+    ) -> Result<Caller, Error> {
+        let caller = self.authenticate(credentials).await?;
+        caller.require(scope)?;
+        Ok(caller)
+    }
+
+    /// Checks the call's key: who is calling, whatever it may do.
+    pub async fn authenticate(&self, credentials: Credentials<'_>) -> Result<Caller, Error> {
+        let peer = credentials.peer;
+        match self.find(credentials.authorization, peer).await {
+            Ok(key) => Ok(Caller {
+                tenant: key.tenant,
+                scopes: key.scopes,
+            }),
             Err(error) => {
                 if matches!(error, Error::Unauthenticated(_))
                     && let Some(peer) = peer
                 {
                     lock(&self.failures).spend(peer);
                 }
-                return Err(error);
+                Err(error)
             }
-        };
-        if let Some(RpcSpan(span)) = request.extensions().get() {
-            span.record("cxmetrics.tenant", key.tenant.as_str());
         }
-        if !key.scopes.allows(scope) {
-            return Err(Error::PermissionDenied(format!(
-                "this API key lacks the {} scope",
-                scope.as_str()
-            )));
-        }
-        Ok(Caller {
-            tenant: key.tenant,
-            scopes: key.scopes,
-        })
     }
 
-    async fn authenticate<T>(
+    async fn find(
         &self,
-        request: &Request<T>,
+        authorization: Option<&str>,
         peer: Option<IpAddr>,
     ) -> Result<StoredKey, Error> {
-        let text = bearer_token(request)?;
+        let text = bearer_token(authorization)?;
         let presented = PresentedKey::parse(text).ok_or(Error::Unauthenticated(UNKNOWN_KEY))?;
         // Every call needs the database, whose schema is unknown until the migrations ran.
         if !self.store.is_migrated() {
@@ -282,15 +303,9 @@ impl Failures {
 
 const UNKNOWN_KEY: &str = "unknown or revoked API key";
 
-fn bearer_token<T>(request: &Request<T>) -> Result<&str, Error> {
+fn bearer_token(authorization: Option<&str>) -> Result<&str, Error> {
     const MISSING: &str = "missing credentials: send `authorization: Bearer <API key>`";
-    let value = request
-        .metadata()
-        .get("authorization")
-        .ok_or(Error::Unauthenticated(MISSING))?;
-    let value = value
-        .to_str()
-        .map_err(|_| Error::Unauthenticated(MISSING))?;
+    let value = authorization.ok_or(Error::Unauthenticated(MISSING))?;
     let (scheme, token) = value
         .split_once(' ')
         .ok_or(Error::Unauthenticated(MISSING))?;

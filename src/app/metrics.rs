@@ -1,0 +1,289 @@
+//! The metric use cases: admit the read, plan the buckets, run one aggregation query (for the
+//! bucketed metrics the previous period rides along as an extra bucket) and build the
+//! report. Shared by every transport.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use super::{admission::Admission, auth::Caller, calendars::find_calendar};
+use crate::{
+    domain::{
+        MetricQuery, SurveyKind, buckets,
+        calendar::{BusinessClock, Calendar},
+        cohorts::{Cohort, CohortPlan},
+        query::{CohortQuery, MAX_CELLS, MAX_GROUPS, ResponseTimeQuery, RetentionQuery},
+        report::{self, Report, ReportPlan, exceeds_groups},
+        response_times::{
+            InteractionTimes, Measured, ResponseTimeChange, ResponseTimeStats, wall_seconds,
+        },
+        retention::{
+            RetentionCounts, RetentionReport, RetentionStats, bucket_counts, nps_category,
+        },
+        stats::{CesStats, Change, CsatStats, NpsStats, ScoreCount},
+    },
+    error::Error,
+    storage::Store,
+};
+
+/// The groups of a retention report by NPS category, in the order they are reported.
+const NPS_CATEGORIES: [&str; 4] = ["promoter", "passive", "detractor", "unknown"];
+
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    store: Store,
+    admission: Admission,
+}
+
+impl Metrics {
+    pub fn new(store: Store, admission: Admission) -> Self {
+        Self { store, admission }
+    }
+
+    pub async fn nps(
+        &self,
+        caller: &Caller,
+        query: &MetricQuery,
+    ) -> Result<Report<NpsStats>, Error> {
+        self.survey(
+            caller,
+            SurveyKind::Nps,
+            query,
+            |c| NpsStats::from_counts(c),
+            NpsStats::change_from,
+        )
+        .await
+    }
+
+    pub async fn csat(
+        &self,
+        caller: &Caller,
+        query: &MetricQuery,
+    ) -> Result<Report<CsatStats>, Error> {
+        self.survey(
+            caller,
+            SurveyKind::Csat,
+            query,
+            |c| CsatStats::from_counts(c),
+            CsatStats::change_from,
+        )
+        .await
+    }
+
+    pub async fn ces(
+        &self,
+        caller: &Caller,
+        query: &MetricQuery,
+    ) -> Result<Report<CesStats>, Error> {
+        self.survey(
+            caller,
+            SurveyKind::Ces,
+            query,
+            |c| CesStats::from_counts(c),
+            CesStats::change_from,
+        )
+        .await
+    }
+
+    /// The report of one survey kind.
+    async fn survey<S>(
+        &self,
+        caller: &Caller,
+        kind: SurveyKind,
+        query: &MetricQuery,
+        stats: impl Fn(&[ScoreCount]) -> S,
+        change: impl Fn(&S, &S) -> Change,
+    ) -> Result<Report<S>, Error> {
+        let _permit = self.admission.admit(&caller.tenant).await?;
+        let plan = ReportPlan::new(query);
+        let rows = self
+            .store
+            .score_counts(
+                &caller.tenant,
+                kind,
+                query,
+                &plan.boundaries,
+                plan.group_limit(),
+            )
+            .await?;
+        check_groups(&rows, &plan, "group_by")?;
+        Ok(report::build(query, &plan, &rows, stats, change))
+    }
+
+    pub async fn response_times(
+        &self,
+        caller: &Caller,
+        parsed: ResponseTimeQuery,
+    ) -> Result<Report<ResponseTimeStats, ResponseTimeChange>, Error> {
+        let _permit = self.admission.admit(&caller.tenant).await?;
+        let calendar = match &parsed.calendar_id {
+            Some(id) => Some(
+                find_calendar(&self.store, &caller.tenant, "calendar_id", id)
+                    .await?
+                    .calendar,
+            ),
+            None => None,
+        };
+        let plan = ReportPlan::new(&parsed.query);
+        let rows = self
+            .store
+            .interaction_times(
+                &caller.tenant,
+                &parsed.query,
+                &plan.boundaries,
+                plan.group_limit(),
+            )
+            .await?;
+        check_groups(&rows, &plan, "query.group_by")?;
+        let targets = parsed.targets;
+        let query = parsed.query;
+        // Measuring and sorting every interaction's durations is CPU work that grows with
+        // the rows: it runs on the blocking pool, never on an async worker thread.
+        let compute = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            let _entered = compute.enter();
+            let measured = measure(&rows, calendar.as_ref(), Utc::now());
+            report::build(
+                &query,
+                &plan,
+                &measured,
+                |m| ResponseTimeStats::new(m, targets),
+                ResponseTimeStats::change_from,
+            )
+        })
+        .await
+        .map_err(|e| Error::Internal(e.into()))
+    }
+
+    pub async fn retention(
+        &self,
+        caller: &Caller,
+        q: &RetentionQuery,
+    ) -> Result<RetentionReport, Error> {
+        let _permit = self.admission.admit(&caller.tenant).await?;
+        let bounds =
+            buckets::boundaries(q.range.start(), q.range.end(), q.time_zone, q.granularity);
+        let category_at = q.by_nps_category.then(|| q.range.start());
+        let spans = self
+            .store
+            .customer_spans(&caller.tenant, &bounds, category_at)
+            .await?;
+        let last = bounds.len() as i64 - 1;
+        let mut total = RetentionCounts::default();
+        let mut groups: BTreeMap<&str, RetentionCounts> = BTreeMap::new();
+        for span in &spans {
+            let counts = span.counts(0, last);
+            total.add(&counts);
+            if q.by_nps_category {
+                groups
+                    .entry(nps_category(span.latest))
+                    .or_default()
+                    .add(&counts);
+            }
+        }
+        let series = if q.granularity.is_some() {
+            bounds
+                .iter()
+                .zip(bucket_counts(&spans, bounds.len() - 1))
+                .map(|(t, c)| (*t, RetentionStats::from(c)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let groups = if q.by_nps_category {
+            NPS_CATEGORIES
+                .into_iter()
+                .map(|key| {
+                    let counts = groups.get(key).copied().unwrap_or_default();
+                    (key.to_owned(), RetentionStats::from(counts))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(RetentionReport {
+            total: RetentionStats::from(total),
+            series,
+            groups,
+        })
+    }
+
+    pub async fn cohorts(&self, caller: &Caller, q: &CohortQuery) -> Result<Vec<Cohort>, Error> {
+        let plan = CohortPlan::new(q.range, q.time_zone, q.granularity, q.periods);
+        if plan.cohorts().saturating_mul(q.periods) > MAX_CELLS {
+            return Err(Error::invalid(
+                "periods",
+                format!(
+                    "{} cohorts x {} periods is more than the {MAX_CELLS} cells a report \
+                     holds (use a coarser granularity, a shorter range or fewer periods)",
+                    plan.cohorts(),
+                    q.periods
+                ),
+            ));
+        }
+        let _permit = self.admission.admit(&caller.tenant).await?;
+        let rows = self
+            .store
+            .cohort_activity(&caller.tenant, plan.grid(), plan.cohorts_end(), q.periods)
+            .await?;
+        plan.build(&rows)
+            .map_err(|e| Error::Internal(anyhow::anyhow!(e)))
+    }
+}
+
+/// INVALID_ARGUMENT naming `field` when the rows hold more groups than the plan allows.
+fn check_groups<T>(
+    rows: &[report::Bucketed<T>],
+    plan: &ReportPlan,
+    field: &str,
+) -> Result<(), Error> {
+    let limit = plan.group_limit();
+    if exceeds_groups(rows, limit) {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "gives more than {limit} groups over {} buckets; a report holds at most \
+                 {MAX_GROUPS} groups and {MAX_CELLS} buckets x groups (use a coarser \
+                 granularity, a shorter range or a filter)",
+                plan.buckets()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Each interaction's durations, in the calendar's business seconds or wall-clock seconds.
+#[tracing::instrument(name = "measure", skip_all, fields(rows = rows.len() as i64, business_hours = calendar.is_some()))]
+fn measure(
+    rows: &[report::Bucketed<InteractionTimes>],
+    calendar: Option<&Calendar>,
+    now: DateTime<Utc>,
+) -> Vec<report::Bucketed<Measured>> {
+    let clock = calendar.map(|calendar| business_clock(calendar, rows, now));
+    rows.iter()
+        .map(|r| report::Bucketed {
+            bucket: r.bucket,
+            group: r.group.clone(),
+            item: match &clock {
+                Some(clock) => Measured::new(&r.item, now, |a, b| clock.seconds_between(a, b)),
+                None => Measured::new(&r.item, now, wall_seconds),
+            },
+        })
+        .collect()
+}
+
+/// The calendar's open time over everything the rows are measured across: from the first
+/// opening to the latest response, or now for the ones still waiting.
+fn business_clock(
+    calendar: &Calendar,
+    rows: &[report::Bucketed<InteractionTimes>],
+    now: DateTime<Utc>,
+) -> BusinessClock {
+    let times = rows.iter().map(|r| &r.item);
+    let from = times.clone().map(|t| t.open).min().unwrap_or(now);
+    let to = times
+        .flat_map(|t| [t.first_response, t.resolve])
+        .flatten()
+        .fold(now, DateTime::max);
+    calendar.clock(from, to)
+}

@@ -1,0 +1,150 @@
+//! The record use cases: writes (each an idempotent upsert, see `storage::records`), the
+//! right to erasure, and the drill-down listings with their page tokens.
+
+use super::{
+    admission::Admission,
+    auth::Caller,
+    paging::{self, Fingerprint},
+};
+use crate::{
+    domain::{Filter, Interaction, SurveyKind, SurveyResponse, TimeRange},
+    error::Error,
+    storage::{BatchOutcomes, RecordBatch, Store},
+};
+
+/// The rows of a drill-down listing, filtered like the metrics.
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    pub range: TimeRange,
+    pub filter: Filter,
+    /// Survey responses of this kind only (survey responses only).
+    pub kind: Option<SurveyKind>,
+}
+
+impl ListQuery {
+    /// Every field a page token is bound to.
+    fn fingerprint(&self, caller: &Caller, listing: &str) -> [u8; 16] {
+        let f = &self.filter;
+        Fingerprint::new(&caller.tenant, listing)
+            .time(self.range.start())
+            .time(self.range.end())
+            .texts(&f.survey_ids)
+            .texts(&f.channels)
+            .texts(&f.agent_ids)
+            .texts(&f.team_ids)
+            .pairs(&f.attributes)
+            .text(&self.kind.map_or(0, SurveyKind::code).to_string())
+            .finish()
+    }
+}
+
+/// One page of a listing and the token of the next, empty on the last.
+#[derive(Debug, Clone)]
+pub struct Listed<T> {
+    pub items: Vec<T>,
+    pub next_page_token: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Records {
+    store: Store,
+    admission: Admission,
+}
+
+impl Records {
+    pub fn new(store: Store, admission: Admission) -> Self {
+        Self { store, admission }
+    }
+
+    /// Writes a batch of validated records in one transaction.
+    pub async fn write(
+        &self,
+        caller: &Caller,
+        batch: &RecordBatch,
+    ) -> Result<BatchOutcomes, Error> {
+        self.store.write_batch(&caller.tenant, batch).await
+    }
+
+    /// Erases one customer's records; how many survey responses, interactions and customers.
+    pub async fn erase_customer(
+        &self,
+        caller: &Caller,
+        customer_id: &str,
+    ) -> Result<(u64, u64, u64), Error> {
+        let erased = self
+            .store
+            .delete_customer_data(&caller.tenant, customer_id)
+            .await?;
+        tracing::info!(
+            responses = erased.0,
+            interactions = erased.1,
+            customers = erased.2,
+            "erased customer data"
+        );
+        Ok(erased)
+    }
+
+    pub async fn list_survey_responses(
+        &self,
+        caller: &Caller,
+        query: &ListQuery,
+        page_size: usize,
+        page_token: &str,
+    ) -> Result<Listed<SurveyResponse>, Error> {
+        let fingerprint = query.fingerprint(caller, "survey_responses");
+        let after = paging::decode(page_token, fingerprint)?;
+        let _permit = self.admission.admit(&caller.tenant).await?;
+        let page = self
+            .store
+            .list_survey_responses(
+                &caller.tenant,
+                query.range,
+                &query.filter,
+                query.kind,
+                after.as_ref(),
+                page_size,
+            )
+            .await?;
+        Ok(Listed {
+            items: page.items,
+            next_page_token: token(page.next, fingerprint),
+        })
+    }
+
+    pub async fn list_interactions(
+        &self,
+        caller: &Caller,
+        query: &ListQuery,
+        page_size: usize,
+        page_token: &str,
+    ) -> Result<Listed<Interaction>, Error> {
+        if !query.filter.survey_ids.is_empty() {
+            return Err(Error::invalid(
+                "filter.survey_ids",
+                "does not apply to interactions",
+            ));
+        }
+        let fingerprint = query.fingerprint(caller, "interactions");
+        let after = paging::decode(page_token, fingerprint)?;
+        let _permit = self.admission.admit(&caller.tenant).await?;
+        let page = self
+            .store
+            .list_interactions(
+                &caller.tenant,
+                query.range,
+                &query.filter,
+                after.as_ref(),
+                page_size,
+            )
+            .await?;
+        Ok(Listed {
+            items: page.items,
+            next_page_token: token(page.next, fingerprint),
+        })
+    }
+}
+
+fn token(next: Option<crate::storage::Cursor>, fingerprint: [u8; 16]) -> String {
+    next.map(|c| paging::encode(&c, fingerprint))
+        .unwrap_or_default()
+}
