@@ -1,4 +1,6 @@
-//! The one error type of the service and its mapping to gRPC status codes.
+//! The one error type of the service, its transport-neutral code and what a caller is told
+//! of it (`Reply`), mapped once to a gRPC status here (and by the HTTP adapter to a problem
+//! response). SQLSTATE codes are mapped to these errors in `storage`.
 //!
 //! Internal causes (database errors, bugs) are logged here, once, and never sent to the
 //! caller: the caller sees a code and a generic message.
@@ -103,69 +105,141 @@ impl Error {
     }
 }
 
-impl From<sqlx::Error> for Error {
-    fn from(error: sqlx::Error) -> Self {
-        match &error {
-            sqlx::Error::Io(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::WorkerCrashed
-            | sqlx::Error::Tls(_) => Self::Unavailable(error),
-            sqlx::Error::Database(db) => match db.code().as_deref() {
-                // admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections,
-                // serialization failure and deadlock: all safe to retry. So is
-                // query_canceled outside a read (a write over the write timeout, e.g. behind
-                // a lock): its transaction rolled back. Reads map it to DEADLINE_EXCEEDED
-                // themselves, since their timeout is the caller's deadline.
-                Some("57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01" | "57014") => {
-                    Self::Unavailable(error)
+/// The kind of an error, whatever the transport: each has one gRPC code and one HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidArgument,
+    NotFound,
+    Unauthenticated,
+    PermissionDenied,
+    ResourceExhausted,
+    Unavailable,
+    DeadlineExceeded,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn grpc(self) -> Code {
+        match self {
+            ErrorCode::InvalidArgument => Code::InvalidArgument,
+            ErrorCode::NotFound => Code::NotFound,
+            ErrorCode::Unauthenticated => Code::Unauthenticated,
+            ErrorCode::PermissionDenied => Code::PermissionDenied,
+            ErrorCode::ResourceExhausted => Code::ResourceExhausted,
+            ErrorCode::Unavailable => Code::Unavailable,
+            ErrorCode::DeadlineExceeded => Code::DeadlineExceeded,
+            ErrorCode::Internal => Code::Internal,
+        }
+    }
+
+    pub fn http_status(self) -> http::StatusCode {
+        use http::StatusCode as S;
+        match self {
+            ErrorCode::InvalidArgument => S::BAD_REQUEST,
+            ErrorCode::NotFound => S::NOT_FOUND,
+            ErrorCode::Unauthenticated => S::UNAUTHORIZED,
+            ErrorCode::PermissionDenied => S::FORBIDDEN,
+            ErrorCode::ResourceExhausted => S::TOO_MANY_REQUESTS,
+            ErrorCode::Unavailable => S::SERVICE_UNAVAILABLE,
+            ErrorCode::DeadlineExceeded => S::GATEWAY_TIMEOUT,
+            ErrorCode::Internal => S::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl Error {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Error::InvalidArgument(_) => ErrorCode::InvalidArgument,
+            Error::NotFound(_) => ErrorCode::NotFound,
+            Error::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            Error::PermissionDenied(_) => ErrorCode::PermissionDenied,
+            Error::ResourceExhausted(_) | Error::Overloaded { .. } => ErrorCode::ResourceExhausted,
+            Error::Unavailable(_) | Error::NotReady => ErrorCode::Unavailable,
+            Error::DeadlineExceeded => ErrorCode::DeadlineExceeded,
+            Error::Internal(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+/// What a caller is told of an error, for any transport to render: the code, a message,
+/// the bad fields and a retry delay. Internal causes are logged when the reply is made,
+/// once, and never put in it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub code: ErrorCode,
+    pub message: String,
+    pub violations: Vec<Violation>,
+    pub retry_after: Option<std::time::Duration>,
+}
+
+impl From<Error> for Reply {
+    fn from(error: Error) -> Self {
+        let code = error.code();
+        let reply = |message: String| Reply {
+            code,
+            message,
+            violations: Vec::new(),
+            retry_after: None,
+        };
+        match error {
+            Error::InvalidArgument(mut violations) => {
+                // Every parser caps its own list; this bounds a reply whatever built it.
+                violations.truncate(MAX_VIOLATIONS + 1);
+                Reply {
+                    message: format!("invalid argument: {}", join(&violations)),
+                    violations,
+                    ..reply(String::new())
                 }
-                _ => Self::Internal(error.into()),
+            }
+            Error::NotFound(message)
+            | Error::PermissionDenied(message)
+            | Error::ResourceExhausted(message) => reply(message),
+            Error::Unauthenticated(message) => reply(message.to_owned()),
+            Error::Overloaded {
+                message,
+                retry_after,
+            } => Reply {
+                retry_after: Some(retry_after),
+                ..reply(message)
             },
-            _ => Self::Internal(error.into()),
+            Error::DeadlineExceeded => reply("deadline exceeded".into()),
+            Error::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "database unavailable");
+                reply("the database is unavailable; retry later".into())
+            }
+            Error::NotReady => {
+                reply("the service is not connected to its database yet; retry later".into())
+            }
+            Error::Internal(cause) => {
+                tracing::error!(error = ?cause, "internal error");
+                reply("internal error".into())
+            }
         }
     }
 }
 
 impl From<Error> for Status {
     fn from(error: Error) -> Self {
-        match error {
-            Error::InvalidArgument(mut violations) => {
-                // Every parser caps its own list; this bounds a reply whatever built it.
-                violations.truncate(MAX_VIOLATIONS + 1);
-                let message = format!("invalid argument: {}", join(&violations));
-                let details = ErrorDetails::with_bad_request(
-                    violations
-                        .into_iter()
-                        .map(|v| FieldViolation::new(v.field, v.description))
-                        .collect::<Vec<_>>(),
-                );
-                Status::with_error_details(Code::InvalidArgument, message, details)
-            }
-            Error::NotFound(message) => Status::not_found(message),
-            Error::Unauthenticated(message) => Status::unauthenticated(message),
-            Error::PermissionDenied(message) => Status::permission_denied(message),
-            Error::ResourceExhausted(message) => Status::resource_exhausted(message),
-            Error::Overloaded {
-                message,
-                retry_after,
-            } => Status::with_error_details(
-                Code::ResourceExhausted,
-                message,
-                ErrorDetails::with_retry_info(Some(retry_after)),
+        let reply = Reply::from(error);
+        let code = reply.code.grpc();
+        if !reply.violations.is_empty() {
+            let details = ErrorDetails::with_bad_request(
+                reply
+                    .violations
+                    .into_iter()
+                    .map(|v| FieldViolation::new(v.field, v.description))
+                    .collect::<Vec<_>>(),
+            );
+            return Status::with_error_details(code, reply.message, details);
+        }
+        match reply.retry_after {
+            Some(delay) => Status::with_error_details(
+                code,
+                reply.message,
+                ErrorDetails::with_retry_info(Some(delay)),
             ),
-            Error::DeadlineExceeded => Status::deadline_exceeded("deadline exceeded"),
-            Error::Unavailable(cause) => {
-                tracing::warn!(error = %cause, "database unavailable");
-                Status::unavailable("the database is unavailable; retry later")
-            }
-            Error::NotReady => {
-                Status::unavailable("the service is not connected to its database yet; retry later")
-            }
-            Error::Internal(cause) => {
-                tracing::error!(error = ?cause, "internal error");
-                Status::internal("internal error")
-            }
+            None => Status::new(code, reply.message),
         }
     }
 }
@@ -173,6 +247,46 @@ impl From<Error> for Status {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_code_has_its_grpc_code_and_http_status() {
+        let cases = [
+            (Error::invalid("f", "bad"), Code::InvalidArgument, 400),
+            (Error::Unauthenticated("no key"), Code::Unauthenticated, 401),
+            (
+                Error::PermissionDenied("scope".into()),
+                Code::PermissionDenied,
+                403,
+            ),
+            (Error::NotFound("calendar".into()), Code::NotFound, 404),
+            (
+                Error::Overloaded {
+                    message: "busy".into(),
+                    retry_after: std::time::Duration::from_secs(1),
+                },
+                Code::ResourceExhausted,
+                429,
+            ),
+            (Error::NotReady, Code::Unavailable, 503),
+            (Error::DeadlineExceeded, Code::DeadlineExceeded, 504),
+            (Error::Internal(anyhow::anyhow!("x")), Code::Internal, 500),
+        ];
+        for (error, grpc, http) in cases {
+            let code = error.code();
+            assert_eq!((code.grpc(), code.http_status().as_u16()), (grpc, http));
+        }
+    }
+
+    #[test]
+    fn a_shed_call_carries_its_retry_delay() {
+        let status: Status = Error::Overloaded {
+            message: "busy".into(),
+            retry_after: std::time::Duration::from_secs(2),
+        }
+        .into();
+        let retry = status.get_details_retry_info().expect("RetryInfo");
+        assert_eq!(retry.retry_delay, Some(std::time::Duration::from_secs(2)));
+    }
 
     #[test]
     fn invalid_argument_carries_one_field_violation_per_bad_field() {

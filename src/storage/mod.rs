@@ -60,6 +60,32 @@ pub struct DbSettings {
     pub read_url: Option<String>,
 }
 
+/// Database errors as the service's errors: what is safe to retry is UNAVAILABLE, a
+/// cancelled statement of a read is mapped by the read itself, everything else is internal.
+impl From<sqlx::Error> for crate::Error {
+    fn from(error: sqlx::Error) -> Self {
+        match &error {
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::Tls(_) => Self::Unavailable(error),
+            sqlx::Error::Database(db) => match db.code().as_deref() {
+                // admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections,
+                // serialization failure and deadlock: all safe to retry. So is
+                // query_canceled outside a read (a write over the write timeout, e.g. behind
+                // a lock): its transaction rolled back. Reads map it to DEADLINE_EXCEEDED
+                // themselves, since their timeout is the caller's deadline.
+                Some("57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01" | "57014") => {
+                    Self::Unavailable(error)
+                }
+                _ => Self::Internal(error.into()),
+            },
+            _ => Self::Internal(error.into()),
+        }
+    }
+}
+
 /// The 0-based bucket of a `width_bucket` result (1-based) over `buckets` buckets. The
 /// queries only select rows inside the boundaries, so anything else is a bug, not a
 /// bucket to put the row in.
