@@ -72,7 +72,7 @@ impl Calendars {
             Some(last) if more => paging::encode(
                 &Cursor {
                     time: DateTime::<Utc>::UNIX_EPOCH,
-                    id: last.calendar.calendar_id.clone(),
+                    id: last.calendar.calendar_id().to_owned(),
                 },
                 fingerprint,
             ),

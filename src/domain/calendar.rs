@@ -17,28 +17,133 @@ pub const MINUTES_PER_DAY: u16 = 24 * 60;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct BusinessHours {
     /// 1 = Monday .. 7 = Sunday.
-    pub day_of_week: u8,
-    pub start: u16,
-    /// At most 1440 (midnight at the end of the day).
-    pub end: u16,
+    day_of_week: u8,
+    start: u16,
+    /// After `start`, at most 1440 (midnight at the end of the day).
+    end: u16,
 }
 
 impl BusinessHours {
+    /// `[start, end)` on `day_of_week` (1 = Monday .. 7 = Sunday); None unless
+    /// `start < end <= 1440`.
+    pub fn new(day_of_week: u8, start: u16, end: u16) -> Option<Self> {
+        ((1..=7).contains(&day_of_week) && start < end && end <= MINUTES_PER_DAY).then_some(Self {
+            day_of_week,
+            start,
+            end,
+        })
+    }
+
+    pub fn day_of_week(&self) -> u8 {
+        self.day_of_week
+    }
+
+    pub fn start(&self) -> u16 {
+        self.start
+    }
+
+    pub fn end(&self) -> u16 {
+        self.end
+    }
+
     pub fn overlaps(&self, other: &Self) -> bool {
         self.day_of_week == other.day_of_week && self.start < other.end && other.start < self.end
     }
 }
 
+/// Weekly hours in a zone, minus holidays. Its intervals never overlap.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Calendar {
-    pub calendar_id: String,
-    pub time_zone: Tz,
+    calendar_id: String,
+    time_zone: Tz,
     /// Sorted by day, then start; no two overlap.
-    pub weekly_hours: Vec<BusinessHours>,
-    pub holidays: BTreeSet<NaiveDate>,
+    weekly_hours: Vec<BusinessHours>,
+    holidays: BTreeSet<NaiveDate>,
+}
+
+/// Two intervals of a calendar that overlap: the index of the later one in the list given,
+/// and of the earlier one it overlaps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Overlap {
+    pub later: usize,
+    pub earlier: usize,
+}
+
+/// Intervals taken one at a time, each refused when it overlaps one taken before it.
+#[derive(Debug, Default)]
+pub struct IntervalSet {
+    kept: Vec<(usize, BusinessHours)>,
+}
+
+impl IntervalSet {
+    /// Takes interval number `position`, or returns the position of the kept interval it
+    /// overlaps.
+    pub fn admit(&mut self, position: usize, hours: BusinessHours) -> Result<(), usize> {
+        match self.kept.iter().find(|(_, h)| h.overlaps(&hours)) {
+            Some((earlier, _)) => Err(*earlier),
+            None => {
+                self.kept.push((position, hours));
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The intervals that overlap an earlier one: each is compared with the earlier intervals
+/// that overlap nothing themselves, and reported with the first of those it overlaps.
+pub fn find_overlaps(weekly_hours: &[BusinessHours]) -> Vec<Overlap> {
+    let mut set = IntervalSet::default();
+    weekly_hours
+        .iter()
+        .enumerate()
+        .filter_map(|(later, hours)| {
+            set.admit(later, *hours)
+                .err()
+                .map(|earlier| Overlap { later, earlier })
+        })
+        .collect()
 }
 
 impl Calendar {
+    /// A calendar of `weekly_hours` in any order; the overlaps when any two overlap (each
+    /// interval is compared with the earlier ones that overlap nothing themselves).
+    pub fn new(
+        calendar_id: String,
+        time_zone: Tz,
+        weekly_hours: Vec<BusinessHours>,
+        holidays: BTreeSet<NaiveDate>,
+    ) -> Result<Self, Vec<Overlap>> {
+        let overlaps = find_overlaps(&weekly_hours);
+        if !overlaps.is_empty() {
+            return Err(overlaps);
+        }
+        let mut weekly_hours = weekly_hours;
+        weekly_hours.sort();
+        Ok(Self {
+            calendar_id,
+            time_zone,
+            weekly_hours,
+            holidays,
+        })
+    }
+
+    pub fn calendar_id(&self) -> &str {
+        &self.calendar_id
+    }
+
+    pub fn time_zone(&self) -> Tz {
+        self.time_zone
+    }
+
+    /// Sorted by day, then start.
+    pub fn weekly_hours(&self) -> &[BusinessHours] {
+        &self.weekly_hours
+    }
+
+    pub fn holidays(&self) -> &BTreeSet<NaiveDate> {
+        &self.holidays
+    }
+
     /// The open time between `from` and `to`, ready to measure durations inside that span.
     /// Instants outside the span count as closed.
     pub fn clock(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> BusinessClock {
@@ -284,6 +389,46 @@ mod tests {
             t += Duration::minutes(1);
         }
         open
+    }
+
+    #[test]
+    fn a_calendar_refuses_overlapping_intervals_and_sorts_the_rest() {
+        let h = |day, start, end| BusinessHours::new(day, start, end).unwrap();
+        let overlaps = Calendar::new(
+            "c".into(),
+            Tz::UTC,
+            vec![
+                h(1, 540, 720),
+                h(1, 700, 800),
+                h(1, 790, 900),
+                h(2, 0, 1440),
+            ],
+            BTreeSet::new(),
+        )
+        .unwrap_err();
+        // The third overlaps only the rejected second, so only the second is reported.
+        assert_eq!(
+            overlaps,
+            [Overlap {
+                later: 1,
+                earlier: 0
+            }]
+        );
+        let c = Calendar::new(
+            "c".into(),
+            Tz::UTC,
+            vec![h(2, 60, 120), h(1, 600, 660), h(1, 0, 60)],
+            BTreeSet::new(),
+        )
+        .unwrap();
+        assert_eq!(
+            c.weekly_hours(),
+            [h(1, 0, 60), h(1, 600, 660), h(2, 60, 120)]
+        );
+        assert!(BusinessHours::new(0, 0, 60).is_none());
+        assert!(BusinessHours::new(8, 0, 60).is_none());
+        assert!(BusinessHours::new(1, 60, 60).is_none());
+        assert!(BusinessHours::new(1, 0, 1441).is_none());
     }
 
     #[test]

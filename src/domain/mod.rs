@@ -19,7 +19,7 @@ pub use api_key::{NewApiKey, PresentedKey};
 pub use buckets::Granularity;
 pub use query::{Filter, GroupBy, MetricQuery, TimeRange};
 pub use records::{
-    Attributes, Customer, Interaction, RecordId, ScoreScale, SurveyKind, SurveyResponse,
+    Attributes, Customer, Interaction, RecordId, Score, ScoreScale, SurveyKind, SurveyResponse,
     WriteOutcome,
 };
 pub use scope::{Scope, Scopes};

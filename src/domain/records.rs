@@ -178,15 +178,42 @@ impl ScoreScale {
     }
 
     /// Checks that `score` lies inside the scale.
-    pub fn score(self, checker: &mut Checker, field: &str, score: i32) -> Option<i16> {
-        if score < i32::from(self.min) || score > i32::from(self.max) {
+    pub fn score(self, checker: &mut Checker, field: &str, score: i32) -> Option<Score> {
+        let parsed = Score::new(score, self);
+        if parsed.is_none() {
             checker.violation(
                 field,
                 format!("must be between {} and {}", self.min, self.max),
             );
-            return None;
         }
-        Some(score as i16)
+        parsed
+    }
+}
+
+/// A score and the scale it lies inside: it cannot hold a score outside its scale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Score {
+    value: i16,
+    scale: ScoreScale,
+}
+
+impl Score {
+    /// The score `value` on `scale`; None when it lies outside.
+    pub fn new(value: i32, scale: ScoreScale) -> Option<Self> {
+        let inside = value >= i32::from(scale.min) && value <= i32::from(scale.max);
+        // Inside an i16 scale, the value fits an i16.
+        inside.then_some(Self {
+            value: value as i16,
+            scale,
+        })
+    }
+
+    pub fn value(self) -> i16 {
+        self.value
+    }
+
+    pub fn scale(self) -> ScoreScale {
+        self.scale
     }
 }
 
@@ -196,9 +223,7 @@ pub struct SurveyResponse {
     pub response_id: RecordId,
     pub survey_id: RecordId,
     pub kind: SurveyKind,
-    /// Inside `scale`, checked at parse time.
-    pub score: i16,
-    pub scale: ScoreScale,
+    pub score: Score,
     pub customer_id: RecordId,
     pub interaction_id: Option<RecordId>,
     pub channel: Option<String>,
@@ -258,8 +283,8 @@ mod tests {
         let mut c = checker();
         let scale = ScoreScale::resolve(&mut c, "scale", SurveyKind::Nps, None).unwrap();
         assert_eq!(scale.score(&mut c, "score", 11), None);
-        assert_eq!(scale.score(&mut c, "score", 10), Some(10));
-        assert_eq!(scale.score(&mut c, "score", 0), Some(0));
+        assert_eq!(scale.score(&mut c, "score", 10).map(Score::value), Some(10));
+        assert_eq!(scale.score(&mut c, "score", 0).map(Score::value), Some(0));
     }
 
     #[test]
@@ -285,6 +310,16 @@ mod tests {
         assert!(ScoreScale::resolve(&mut c, "s", SurveyKind::Csat, Some((1, 2))).is_some());
         assert!(ScoreScale::resolve(&mut c, "s", SurveyKind::Csat, Some((5, 1))).is_none());
         assert!(ScoreScale::resolve(&mut c, "s", SurveyKind::Csat, Some((0, 101))).is_none());
+    }
+
+    #[test]
+    fn a_score_exists_only_inside_its_scale() {
+        let scale = ScoreScale { min: 1, max: 5 };
+        assert_eq!(Score::new(5, scale).map(Score::value), Some(5));
+        assert_eq!(Score::new(1, scale).map(Score::scale), Some(scale));
+        assert!(Score::new(0, scale).is_none());
+        assert!(Score::new(6, scale).is_none());
+        assert!(Score::new(i32::MAX, scale).is_none());
     }
 
     #[test]

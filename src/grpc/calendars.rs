@@ -13,7 +13,7 @@ use crate::{
     app::{Authenticator, Calendars, paging},
     domain::{
         Checker, Scope,
-        calendar::{BusinessHours, Calendar, MINUTES_PER_DAY},
+        calendar::{BusinessHours, Calendar, IntervalSet},
     },
     error::{Error, Violation},
     proto::{self as pb, calendar_service_server::CalendarService},
@@ -80,12 +80,8 @@ fn business_hours(c: &mut Checker, i: usize, raw: &pb::BusinessHours) -> Option<
         c.violation(&format!("{field}.end"), "must be after start");
         return None;
     }
-    debug_assert!(end <= MINUTES_PER_DAY);
-    Some(BusinessHours {
-        day_of_week: day?,
-        start,
-        end,
-    })
+    // Day 1..=7 and start < end <= 24:00 are checked above.
+    BusinessHours::new(day?, start, end)
 }
 
 /// Parses a calendar, naming every bad field.
@@ -100,7 +96,9 @@ pub fn calendar(raw: pb::Calendar) -> Result<Calendar, Vec<Violation>> {
     };
     // Over-long lists are refused whole, before any entry is looked at; within the limits,
     // parsing stops once the checker holds as many violations as a reply lists.
-    let mut weekly_hours: Vec<(usize, BusinessHours)> = Vec::new();
+    // The intervals that parse and overlap no earlier one.
+    let mut intervals = IntervalSet::default();
+    let mut weekly_hours = Vec::new();
     if raw.weekly_hours.is_empty() || raw.weekly_hours.len() > MAX_WEEKLY_HOURS {
         c.violation(
             "weekly_hours",
@@ -114,13 +112,12 @@ pub fn calendar(raw: pb::Calendar) -> Result<Calendar, Vec<Violation>> {
             let Some(hours) = business_hours(&mut c, i, raw) else {
                 continue;
             };
-            if let Some((j, _)) = weekly_hours.iter().find(|(_, h)| h.overlaps(&hours)) {
-                c.violation(
+            match intervals.admit(i, hours) {
+                Ok(()) => weekly_hours.push(hours),
+                Err(j) => c.violation(
                     &format!("weekly_hours[{i}]"),
                     format!("overlaps weekly_hours[{j}] on the same day"),
-                );
-            } else {
-                weekly_hours.push((i, hours));
+                ),
             }
         }
     }
@@ -143,16 +140,8 @@ pub fn calendar(raw: pb::Calendar) -> Result<Calendar, Vec<Violation>> {
             }
         }
     }
-    c.finish(|| {
-        let mut weekly_hours: Vec<_> = weekly_hours.into_iter().map(|(_, h)| h).collect();
-        weekly_hours.sort();
-        Some(Calendar {
-            calendar_id: calendar_id?,
-            time_zone: time_zone?,
-            weekly_hours,
-            holidays,
-        })
-    })
+    // With no violation the intervals overlap nowhere, so the calendar is made.
+    c.finish(|| Calendar::new(calendar_id?, time_zone?, weekly_hours, holidays).ok())
 }
 
 fn hhmm(minutes: u16) -> String {
@@ -165,19 +154,19 @@ fn to_pb(stored: StoredCalendar) -> pb::Calendar {
         update_time,
     } = stored;
     pb::Calendar {
-        calendar_id: calendar.calendar_id,
-        time_zone: calendar.time_zone.name().to_owned(),
+        calendar_id: calendar.calendar_id().to_owned(),
+        time_zone: calendar.time_zone().name().to_owned(),
         weekly_hours: calendar
-            .weekly_hours
+            .weekly_hours()
             .iter()
             .map(|h| pb::BusinessHours {
-                day_of_week: i32::from(h.day_of_week),
-                start: hhmm(h.start),
-                end: hhmm(h.end),
+                day_of_week: i32::from(h.day_of_week()),
+                start: hhmm(h.start()),
+                end: hhmm(h.end()),
             })
             .collect(),
         holidays: calendar
-            .holidays
+            .holidays()
             .iter()
             .map(|d| d.format("%Y-%m-%d").to_string())
             .collect(),
@@ -302,12 +291,12 @@ mod tests {
         ))
         .unwrap();
         let starts: Vec<_> = parsed
-            .weekly_hours
+            .weekly_hours()
             .iter()
-            .map(|h| (h.day_of_week, h.start, h.end))
+            .map(|h| (h.day_of_week(), h.start(), h.end()))
             .collect();
         assert_eq!(starts, [(1, 0, 1440), (2, 540, 780), (2, 780, 1080)]);
-        assert_eq!(parsed.holidays.len(), 2);
+        assert_eq!(parsed.holidays().len(), 2);
     }
 
     #[test]

@@ -92,7 +92,6 @@ pub fn survey_response(
             survey_id: survey_id?,
             kind: kind?,
             score: score?,
-            scale: scale?,
             customer_id: customer_id?,
             interaction_id,
             channel,
@@ -206,10 +205,10 @@ pub fn survey_response_to_pb(r: SurveyResponse) -> pb::SurveyResponse {
         response_id: r.response_id,
         survey_id: r.survey_id,
         kind: kind_to_pb(r.kind) as i32,
-        score: i32::from(r.score),
+        score: i32::from(r.score.value()),
         scale: Some(pb::ScoreScale {
-            min: i32::from(r.scale.min),
-            max: i32::from(r.scale.max),
+            min: i32::from(r.score.scale().min),
+            max: i32::from(r.score.scale().max),
         }),
         customer_id: r.customer_id,
         interaction_id: r.interaction_id.unwrap_or_default(),
@@ -259,7 +258,7 @@ mod tests {
     #[test]
     fn a_valid_csat_response_gets_the_default_scale_and_epoch_version() {
         let r = survey_response(valid_response(), Utc::now()).unwrap();
-        assert_eq!((r.scale.min, r.scale.max), (1, 5));
+        assert_eq!((r.score.scale().min, r.score.scale().max), (1, 5));
         assert_eq!(r.update_time, DateTime::<Utc>::UNIX_EPOCH);
         assert_eq!(r.channel, None);
     }

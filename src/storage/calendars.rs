@@ -26,13 +26,15 @@ pub struct StoredCalendar {
 const COLUMNS: &str =
     "calendar_id, time_zone, open_days, open_starts, open_ends, holidays, update_time";
 
+/// A stored calendar the service could not have written.
+fn corrupt(what: String) -> Error {
+    Error::Internal(anyhow::anyhow!("stored calendar has {what}"))
+}
+
 fn from_row(row: &PgRow) -> Result<StoredCalendar, Error> {
     let zone: String = row.try_get("time_zone")?;
-    let time_zone = Tz::from_str(&zone).map_err(|_| {
-        Error::Internal(anyhow::anyhow!(
-            "stored calendar has unknown time zone {zone:?}"
-        ))
-    })?;
+    let time_zone =
+        Tz::from_str(&zone).map_err(|_| corrupt(format!("unknown time zone {zone:?}")))?;
     let days: Vec<i16> = row.try_get("open_days")?;
     let starts: Vec<i16> = row.try_get("open_starts")?;
     let ends: Vec<i16> = row.try_get("open_ends")?;
@@ -40,21 +42,26 @@ fn from_row(row: &PgRow) -> Result<StoredCalendar, Error> {
         .iter()
         .zip(&starts)
         .zip(&ends)
-        .map(|((day, start), end)| BusinessHours {
-            // The service wrote these from validated values: 1..=7 and 0..=1440.
-            day_of_week: *day as u8,
-            start: *start as u16,
-            end: *end as u16,
+        .map(|((day, start), end)| {
+            let hours = u8::try_from(*day)
+                .ok()
+                .zip(u16::try_from(*start).ok())
+                .zip(u16::try_from(*end).ok());
+            hours
+                .and_then(|((day, start), end)| BusinessHours::new(day, start, end))
+                .ok_or_else(|| corrupt(format!("interval {day} {start}..{end}")))
         })
-        .collect();
+        .collect::<Result<_, _>>()?;
     let holidays: Vec<NaiveDate> = row.try_get("holidays")?;
+    let calendar = Calendar::new(
+        row.try_get("calendar_id")?,
+        time_zone,
+        weekly_hours,
+        holidays.into_iter().collect(),
+    )
+    .map_err(|overlaps| corrupt(format!("overlapping intervals {overlaps:?}")))?;
     Ok(StoredCalendar {
-        calendar: Calendar {
-            calendar_id: row.try_get("calendar_id")?,
-            time_zone,
-            weekly_hours,
-            holidays: holidays.into_iter().collect(),
-        },
+        calendar,
         update_time: row.try_get("update_time")?,
     })
 }
@@ -67,7 +74,7 @@ impl Store {
         tenant: &TenantId,
         calendar: &Calendar,
     ) -> Result<(WriteOutcome, StoredCalendar), Error> {
-        let hours = &calendar.weekly_hours;
+        let hours = calendar.weekly_hours();
         let sql = "insert into calendars as c (tenant_id, calendar_id, time_zone, open_days,
                                          open_starts, open_ends, holidays, update_time)
              values ($1, $2, $3, $4, $5, $6, $7, now())
@@ -84,17 +91,17 @@ impl Store {
              returning (xmax = 0) as created, update_time = now() as changed, update_time";
         let query = sqlx::query(sql)
             .bind(tenant.as_str())
-            .bind(&calendar.calendar_id)
-            .bind(calendar.time_zone.name())
+            .bind(calendar.calendar_id())
+            .bind(calendar.time_zone().name())
             .bind(
                 hours
                     .iter()
-                    .map(|h| i16::from(h.day_of_week))
+                    .map(|h| i16::from(h.day_of_week()))
                     .collect::<Vec<_>>(),
             )
-            .bind(hours.iter().map(|h| h.start as i16).collect::<Vec<_>>())
-            .bind(hours.iter().map(|h| h.end as i16).collect::<Vec<_>>())
-            .bind(calendar.holidays.iter().copied().collect::<Vec<_>>());
+            .bind(hours.iter().map(|h| h.start() as i16).collect::<Vec<_>>())
+            .bind(hours.iter().map(|h| h.end() as i16).collect::<Vec<_>>())
+            .bind(calendar.holidays().iter().copied().collect::<Vec<_>>());
         let row = traced(sql, query.fetch_one(&self.pool)).await?;
         let outcome = match (row.try_get("created")?, row.try_get("changed")?) {
             (true, _) => WriteOutcome::Created,

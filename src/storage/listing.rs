@@ -8,7 +8,7 @@ use sqlx::{QueryBuilder, Row, postgres::PgRow};
 use super::{Store, filters};
 use crate::{
     domain::{
-        Attributes, Filter, Interaction, ScoreScale, SurveyKind, SurveyResponse, TenantId,
+        Attributes, Filter, Interaction, Score, ScoreScale, SurveyKind, SurveyResponse, TenantId,
         TimeRange,
     },
     error::Error,
@@ -133,6 +133,17 @@ fn paged<T>(mut items: Vec<T>, limit: usize, cursor: impl Fn(&T) -> Cursor) -> P
     Page { items, next }
 }
 
+/// The stored score; the table's check constraint keeps it inside its scale.
+fn stored_score(row: &PgRow) -> Result<Score, sqlx::Error> {
+    let score: i16 = row.try_get("score")?;
+    let scale = ScoreScale {
+        min: row.try_get("scale_min")?,
+        max: row.try_get("scale_max")?,
+    };
+    Score::new(score.into(), scale)
+        .ok_or_else(|| sqlx::Error::Decode(format!("score {score} outside {scale:?}").into()))
+}
+
 fn survey_response(row: &PgRow) -> Result<SurveyResponse, sqlx::Error> {
     let kind: i16 = row.try_get("kind")?;
     Ok(SurveyResponse {
@@ -140,11 +151,7 @@ fn survey_response(row: &PgRow) -> Result<SurveyResponse, sqlx::Error> {
         survey_id: row.try_get("survey_id")?,
         kind: SurveyKind::from_code(kind)
             .ok_or_else(|| sqlx::Error::Decode(format!("unknown survey kind {kind}").into()))?,
-        score: row.try_get("score")?,
-        scale: ScoreScale {
-            min: row.try_get("scale_min")?,
-            max: row.try_get("scale_max")?,
-        },
+        score: stored_score(row)?,
         customer_id: row.try_get("customer_id")?,
         interaction_id: row.try_get("interaction_id")?,
         channel: row.try_get("channel")?,
