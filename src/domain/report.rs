@@ -69,6 +69,16 @@ pub fn exceeds_groups<T>(rows: &[Bucketed<T>], limit: usize) -> bool {
         .any(|r| groups.insert(r.group.as_str()) && groups.len() > limit)
 }
 
+/// One group of a report: its key, its stats over the range, and with a granularity its own
+/// dense series, point for point at the same start times as the report's series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupReport<S> {
+    pub key: String,
+    pub stats: S,
+    /// One point per bucket, empty ones included; empty without a granularity.
+    pub series: Vec<(DateTime<Utc>, S)>,
+}
+
 /// A computed report for stats type `S` and change type `C`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Report<S, C = Change> {
@@ -76,9 +86,72 @@ pub struct Report<S, C = Change> {
     /// One point per bucket, empty ones included; empty without a granularity.
     pub series: Vec<(DateTime<Utc>, S)>,
     /// One entry per group, ordered by key; empty without a group_by.
-    pub groups: Vec<(String, S)>,
+    pub groups: Vec<GroupReport<S>>,
     pub previous: Option<S>,
     pub change: Option<C>,
+}
+
+/// The items of the requested range, sorted once into the total, each bucket, each group
+/// and, with a granularity and a group_by, each group's buckets.
+struct Split<'a, T> {
+    total: Vec<T>,
+    /// Indexed by bucket (the previous period's slot, if any, stays empty).
+    per_bucket: Vec<Vec<T>>,
+    per_group: BTreeMap<&'a str, GroupItems<T>>,
+}
+
+/// One group's items, and with a granularity its items per bucket.
+struct GroupItems<T> {
+    items: Vec<T>,
+    per_bucket: Vec<Vec<T>>,
+}
+
+impl<'a, T: Copy> Split<'a, T> {
+    /// One pass over the rows; `rows` are bounded by `query::group_limit` (buckets x groups).
+    fn new(query: &MetricQuery, plan: &ReportPlan, rows: &'a [Bucketed<T>]) -> Self {
+        let first = plan.first_current();
+        let buckets = if query.granularity.is_some() {
+            plan.buckets()
+        } else {
+            0
+        };
+        let mut split = Self {
+            total: Vec::new(),
+            per_bucket: vec![Vec::new(); buckets],
+            per_group: BTreeMap::new(),
+        };
+        for r in rows.iter().filter(|r| r.bucket >= first) {
+            split.total.push(r.item);
+            if buckets > 0 {
+                split.per_bucket[r.bucket].push(r.item);
+            }
+            if query.group_by.is_some() {
+                let group = split
+                    .per_group
+                    .entry(r.group.as_str())
+                    .or_insert_with(|| GroupItems {
+                        items: Vec::new(),
+                        per_bucket: vec![Vec::new(); buckets],
+                    });
+                group.items.push(r.item);
+                if buckets > 0 {
+                    group.per_bucket[r.bucket].push(r.item);
+                }
+            }
+        }
+        split
+    }
+}
+
+/// The dense series over `per_bucket`, from the first bucket of the requested range.
+fn dense_series<T, S>(
+    plan: &ReportPlan,
+    per_bucket: &[Vec<T>],
+    stats: &impl Fn(&[T]) -> S,
+) -> Vec<(DateTime<Utc>, S)> {
+    (plan.first_current()..per_bucket.len())
+        .map(|b| (plan.boundaries[b], stats(&per_bucket[b])))
+        .collect()
 }
 
 /// Assembles the report from the rows with `stats` (items -> stats) and `change`.
@@ -90,35 +163,18 @@ pub fn build<T: Copy, S, C>(
     stats: impl Fn(&[T]) -> S,
     change: impl Fn(&S, &S) -> C,
 ) -> Report<S, C> {
-    let first = plan.first_current();
-    let current: Vec<&Bucketed<T>> = rows.iter().filter(|r| r.bucket >= first).collect();
-    let total = stats(&current.iter().map(|r| r.item).collect::<Vec<_>>());
-
-    let series = if query.granularity.is_some() {
-        let buckets = plan.boundaries.len() - 1;
-        let mut per_bucket: Vec<Vec<T>> = vec![Vec::new(); buckets];
-        for r in &current {
-            per_bucket[r.bucket].push(r.item);
-        }
-        (first..buckets)
-            .map(|b| (plan.boundaries[b], stats(&per_bucket[b])))
-            .collect()
-    } else {
-        Vec::new()
-    };
-
-    let groups = if query.group_by.is_some() {
-        let mut per_group: BTreeMap<&str, Vec<T>> = BTreeMap::new();
-        for r in &current {
-            per_group.entry(r.group.as_str()).or_default().push(r.item);
-        }
-        per_group
-            .into_iter()
-            .map(|(key, counts)| (key.to_owned(), stats(&counts)))
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let split = Split::new(query, plan, rows);
+    let total = stats(&split.total);
+    let series = dense_series(plan, &split.per_bucket, &stats);
+    let groups = split
+        .per_group
+        .into_iter()
+        .map(|(key, group)| GroupReport {
+            key: key.to_owned(),
+            stats: stats(&group.items),
+            series: dense_series(plan, &group.per_bucket, &stats),
+        })
+        .collect();
 
     let (previous, change) = if plan.previous {
         let before: Vec<T> = rows
@@ -139,5 +195,96 @@ pub fn build<T: Copy, S, C>(
         groups,
         previous,
         change,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{
+        buckets::Granularity,
+        query::{Filter, GroupBy, TimeRange},
+    };
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    fn query(granularity: Option<Granularity>) -> MetricQuery {
+        MetricQuery {
+            range: TimeRange::new(utc("2026-01-01T00:00:00Z"), utc("2026-01-04T00:00:00Z"))
+                .unwrap(),
+            time_zone: chrono_tz::UTC,
+            granularity,
+            filter: Filter::default(),
+            group_by: Some(GroupBy::Channel),
+            compare_previous: true,
+        }
+    }
+
+    fn row(bucket: usize, group: &str, item: i64) -> Bucketed<i64> {
+        Bucketed {
+            bucket,
+            group: group.into(),
+            item,
+        }
+    }
+
+    fn sum(items: &[i64]) -> i64 {
+        items.iter().sum()
+    }
+
+    #[test]
+    fn each_group_has_a_dense_series_without_the_previous_period() {
+        let query = query(Some(Granularity::Day));
+        let plan = ReportPlan::new(&query);
+        // Bucket 0 is the previous period, buckets 1..=3 the three days.
+        let rows = [
+            row(0, "chat", 100),
+            row(1, "chat", 1),
+            row(3, "chat", 2),
+            row(3, "chat", 4),
+            row(2, "email", 8),
+        ];
+        let report = build(&query, &plan, &rows, sum, |a, b| a - b);
+        let days = [
+            utc("2026-01-01T00:00:00Z"),
+            utc("2026-01-02T00:00:00Z"),
+            utc("2026-01-03T00:00:00Z"),
+        ];
+        assert_eq!(
+            report.groups,
+            [
+                GroupReport {
+                    key: "chat".into(),
+                    stats: 7,
+                    series: vec![(days[0], 1), (days[1], 0), (days[2], 6)],
+                },
+                GroupReport {
+                    key: "email".into(),
+                    stats: 8,
+                    series: vec![(days[0], 0), (days[1], 8), (days[2], 0)],
+                },
+            ]
+        );
+        assert_eq!(report.series, [(days[0], 1), (days[1], 8), (days[2], 6)]);
+        assert_eq!((report.total, report.previous), (15, Some(100)));
+    }
+
+    #[test]
+    fn groups_have_no_series_without_a_granularity() {
+        let query = query(None);
+        let plan = ReportPlan::new(&query);
+        let rows = [row(0, "chat", 100), row(1, "chat", 1), row(1, "email", 8)];
+        let report = build(&query, &plan, &rows, sum, |a, b| a - b);
+        assert!(report.series.is_empty());
+        assert_eq!(
+            report
+                .groups
+                .iter()
+                .map(|g| (g.key.as_str(), g.stats, g.series.len()))
+                .collect::<Vec<_>>(),
+            [("chat", 1, 0), ("email", 8, 0)]
+        );
     }
 }

@@ -5,7 +5,7 @@ use super::convert::to_timestamp;
 use crate::{
     domain::{
         cohorts::Cohort,
-        report::Report,
+        report::{GroupReport, Report},
         response_times::{DurationStats, ResponseTimeChange, ResponseTimeStats, SlaStats},
         retention::RetentionStats,
         stats::{CesStats, Change, CsatStats, NpsStats},
@@ -13,28 +13,30 @@ use crate::{
     proto as pb,
 };
 
-/// The parts every proto report shares, converted with `stats`.
 /// Builds a proto report message (`NpsReport`, `CsatReport`, ...) from its `Parts`, with the
 /// message's point and group types.
 macro_rules! report_message {
     ($parts:expr, $report:ident, $point:ident, $group:ident) => {{
         let p = $parts;
-        pb::$report {
-            total: p.total,
-            series: p
-                .series
+        let points = |series: Vec<(prost_types::Timestamp, _)>| -> Vec<pb::$point> {
+            series
                 .into_iter()
                 .map(|(t, s)| pb::$point {
                     start_time: Some(t),
                     stats: Some(s),
                 })
-                .collect(),
+                .collect()
+        };
+        pb::$report {
+            total: p.total,
+            series: points(p.series),
             groups: p
                 .groups
                 .into_iter()
-                .map(|(key, s)| pb::$group {
-                    key,
-                    stats: Some(s),
+                .map(|g| pb::$group {
+                    key: g.key,
+                    stats: Some(g.stats),
+                    series: points(g.series),
                 })
                 .collect(),
             previous: p.previous,
@@ -44,12 +46,30 @@ macro_rules! report_message {
 }
 pub(crate) use report_message;
 
+/// The parts every proto report shares, converted to proto stats and timestamps.
 pub struct Parts<P, C = pb::MetricChange> {
     pub total: Option<P>,
     pub series: Vec<(prost_types::Timestamp, P)>,
-    pub groups: Vec<(String, P)>,
+    pub groups: Vec<GroupParts<P>>,
     pub previous: Option<P>,
     pub change: Option<C>,
+}
+
+/// One group's parts: its key, its stats and its own series (empty without a granularity).
+pub struct GroupParts<P> {
+    pub key: String,
+    pub stats: P,
+    pub series: Vec<(prost_types::Timestamp, P)>,
+}
+
+fn points<S, P>(
+    series: Vec<(chrono::DateTime<chrono::Utc>, S)>,
+    stats: &impl Fn(S) -> P,
+) -> Vec<(prost_types::Timestamp, P)> {
+    series
+        .into_iter()
+        .map(|(t, s)| (to_timestamp(t), stats(s)))
+        .collect()
 }
 
 pub fn parts<S, P, DC, C>(
@@ -59,15 +79,15 @@ pub fn parts<S, P, DC, C>(
 ) -> Parts<P, C> {
     Parts {
         total: Some(stats(report.total)),
-        series: report
-            .series
-            .into_iter()
-            .map(|(t, s)| (to_timestamp(t), stats(s)))
-            .collect(),
+        series: points(report.series, &stats),
         groups: report
             .groups
             .into_iter()
-            .map(|(k, s)| (k, stats(s)))
+            .map(|g: GroupReport<S>| GroupParts {
+                key: g.key,
+                stats: stats(g.stats),
+                series: points(g.series, &stats),
+            })
             .collect(),
         previous: report.previous.map(&stats),
         change: report.change.map(change),

@@ -295,6 +295,24 @@ async fn run_response_times(
     );
     for g in &report.groups {
         check_rt(g.stats.as_ref().unwrap(), &groups[&g.key], targets, now);
+        // The group's own series: the report's buckets, each over the group's members.
+        let group_starts: Vec<DateTime<Utc>> = g
+            .series
+            .iter()
+            .map(|p| to_time(p.start_time.as_ref().unwrap()))
+            .collect();
+        if granularity == 0 {
+            assert!(group_starts.is_empty());
+            continue;
+        }
+        assert_eq!(group_starts[..], starts[..starts.len() - 1]);
+        for (w, point) in starts.windows(2).zip(&g.series) {
+            let members: Vec<&Inter> = in_range(w[0], w[1])
+                .into_iter()
+                .filter(|i| key_of(i) == g.key)
+                .collect();
+            check_rt(point.stats.as_ref().unwrap(), &members, targets, now);
+        }
     }
 }
 

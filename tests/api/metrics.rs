@@ -487,3 +487,128 @@ async fn agent_filters_and_groups_follow_the_linked_interaction() {
         .unwrap();
     assert_eq!((filtered.responses, filtered.satisfied), (2, 2));
 }
+
+/// NPS per month per channel in Europe/Berlin, February to May 2026: the range crosses the
+/// spring-forward change (March 29) and May has no answers.
+#[tokio::test]
+async fn each_channel_has_its_own_monthly_nps_series_across_dst() {
+    let app = spawn_app().await;
+    let answers = [
+        // January 31, 23:59:59 CET: in the previous period only.
+        ("email", 0, "2026-01-31T22:59:59Z"),
+        // February 1, 00:00 CET, the range's first instant.
+        ("email", 10, "2026-01-31T23:00:00Z"),
+        // February 28, 23:59:59 CET.
+        ("chat", 3, "2026-02-28T22:59:59Z"),
+        // March 1, 00:30 CET (still February in UTC).
+        ("email", 8, "2026-02-28T23:30:00Z"),
+        // March 29, 03:30 CEST, just after the change.
+        ("email", 9, "2026-03-29T01:30:00Z"),
+        // March 31, 23:30 CEST.
+        ("chat", 9, "2026-03-31T21:30:00Z"),
+        // April 1, 00:30 CEST (still March at the winter offset).
+        ("chat", 10, "2026-03-31T22:30:00Z"),
+        // April 30, 23:59:59 CEST.
+        ("chat", 6, "2026-04-30T21:59:59Z"),
+        // June 1, 00:00 CEST: the range's end, excluded.
+        ("email", 7, "2026-05-31T22:00:00Z"),
+    ];
+    let responses = answers
+        .iter()
+        .enumerate()
+        .map(|(i, (channel, score, at))| pb::SurveyResponse {
+            channel: channel.to_string(),
+            ..response(i, pb::SurveyKind::Nps, *score, utc(at))
+        })
+        .collect();
+    record_all(&app, responses).await;
+    let report = metrics(&app, &app.key)
+        .get_nps(pb::MetricRequest {
+            time_range: range(utc("2026-01-31T23:00:00Z"), utc("2026-05-31T22:00:00Z")),
+            time_zone: "Europe/Berlin".into(),
+            granularity: pb::Granularity::Month as i32,
+            group_by: pb::Dimension::Channel as i32,
+            compare_previous: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+
+    let months = [
+        utc("2026-01-31T23:00:00Z"),
+        utc("2026-02-28T23:00:00Z"),
+        utc("2026-03-31T22:00:00Z"),
+        utc("2026-04-30T22:00:00Z"),
+    ];
+    // (responses, promoters, passives, detractors, nps) per point.
+    type Row = (i64, i64, i64, i64, Option<f64>);
+    let row =
+        |s: &pb::NpsStats| -> Row { (s.responses, s.promoters, s.passives, s.detractors, s.nps) };
+    let series = |points: &[pb::NpsPoint]| -> Vec<(DateTime<Utc>, Row)> {
+        points
+            .iter()
+            .map(|p| {
+                let t = cxmetrics::grpc::convert::from_timestamp(&p.start_time.unwrap()).unwrap();
+                (t, row(p.stats.as_ref().unwrap()))
+            })
+            .collect()
+    };
+    let keys: Vec<_> = report.groups.iter().map(|g| g.key.as_str()).collect();
+    assert_eq!(keys, ["chat", "email"]);
+    let (chat, email) = (&report.groups[0], &report.groups[1]);
+    assert_eq!(
+        series(&chat.series),
+        [
+            (months[0], (1, 0, 0, 1, Some(-100.0))),
+            (months[1], (1, 1, 0, 0, Some(100.0))),
+            (months[2], (2, 1, 0, 1, Some(0.0))),
+            (months[3], (0, 0, 0, 0, None)),
+        ]
+    );
+    assert_eq!(
+        series(&email.series),
+        [
+            (months[0], (1, 1, 0, 0, Some(100.0))),
+            (months[1], (2, 1, 1, 0, Some(50.0))),
+            (months[2], (0, 0, 0, 0, None)),
+            (months[3], (0, 0, 0, 0, None)),
+        ]
+    );
+    // Two answers, half promoters, no detractors: 1.96 x 100 x sqrt(0.5 / 2).
+    let moe = email.series[1].stats.as_ref().unwrap().margin_of_error;
+    assert!((moe.unwrap() - 1.96 * 100.0 * 0.125f64.sqrt()).abs() < 1e-9);
+    assert_eq!(
+        email.series[2].stats.as_ref().unwrap().margin_of_error,
+        None
+    );
+
+    // The groups' totals and the report's series hold the same answers.
+    assert_eq!(row(chat.stats.as_ref().unwrap()), (4, 2, 0, 2, Some(0.0)));
+    let email_total = email.stats.as_ref().unwrap();
+    assert_eq!(
+        (
+            email_total.responses,
+            email_total.promoters,
+            email_total.passives,
+            email_total.detractors
+        ),
+        (3, 2, 1, 0)
+    );
+    assert!((email_total.nps.unwrap() - 200.0 / 3.0).abs() < 1e-9);
+    let overall: Vec<_> = series(&report.series)
+        .into_iter()
+        .map(|(t, r)| (t, r.0))
+        .collect();
+    assert_eq!(
+        overall,
+        [
+            (months[0], 2),
+            (months[1], 3),
+            (months[2], 2),
+            (months[3], 0)
+        ]
+    );
+    // The previous period's answer is in `previous`, in no series.
+    assert_eq!(report.previous.unwrap().responses, 1);
+}

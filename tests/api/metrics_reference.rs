@@ -355,6 +355,23 @@ fn check_series<'a, T>(
         .collect()
 }
 
+/// Checks a group's series like the report's (dense, the reference's buckets) and that its
+/// start times are the report series' own; returns, per point, the group's records of its
+/// bucket.
+fn check_group_series<'a, T>(
+    q: &Query,
+    report_starts: &[Option<prost_types::Timestamp>],
+    points: &[(Option<prost_types::Timestamp>, T)],
+    members: &[&'a Resp],
+) -> Vec<Vec<&'a Resp>> {
+    assert_eq!(
+        points.iter().map(|p| p.0).collect::<Vec<_>>(),
+        report_starts,
+        "a group's series has the report series' start times"
+    );
+    check_series(q, points, members)
+}
+
 async fn run_case(app: &TestApp, mut resps: Vec<Resp>, q: Query, case: usize) {
     let tenant = format!("prop-{case}-{}", uuid::Uuid::new_v4().simple());
     let key = app.create_key(&tenant, "read,write").await;
@@ -428,6 +445,7 @@ async fn run_case(app: &TestApp, mut resps: Vec<Resp>, q: Query, case: usize) {
 
     // NPS
     let report = metrics.get_nps(request(&q)).await.unwrap().into_inner();
+    let starts: Vec<_> = report.series.iter().map(|p| p.start_time).collect();
     let cur = of_kind(pb::SurveyKind::Nps, q.start, q.end);
     let (total, se1) = ref_nps(&cur);
     assert_nps(report.total.as_ref().unwrap(), &total);
@@ -450,6 +468,18 @@ async fn run_case(app: &TestApp, mut resps: Vec<Resp>, q: Query, case: usize) {
     );
     for g in &report.groups {
         assert_nps(g.stats.as_ref().unwrap(), &ref_nps(&groups[&g.key]).0);
+        let points: Vec<_> = g
+            .series
+            .iter()
+            .map(|p| (p.start_time, p.stats.unwrap()))
+            .collect();
+        for (got, want) in
+            points
+                .iter()
+                .zip(check_group_series(&q, &starts, &points, &groups[&g.key]))
+        {
+            assert_nps(&got.1, &ref_nps(&want).0);
+        }
     }
     let prev = of_kind(pb::SurveyKind::Nps, q.start - len, q.start);
     let (previous, se2) = ref_nps(&prev);
@@ -474,6 +504,7 @@ async fn run_case(app: &TestApp, mut resps: Vec<Resp>, q: Query, case: usize) {
 
     // CSAT
     let report = metrics.get_csat(request(&q)).await.unwrap().into_inner();
+    let starts: Vec<_> = report.series.iter().map(|p| p.start_time).collect();
     let cur = of_kind(pb::SurveyKind::Csat, q.start, q.end);
     assert_csat(report.total.as_ref().unwrap(), &ref_csat(&cur));
     let points: Vec<_> = report
@@ -488,6 +519,18 @@ async fn run_case(app: &TestApp, mut resps: Vec<Resp>, q: Query, case: usize) {
     assert_eq!(report.groups.len(), groups.len());
     for g in &report.groups {
         assert_csat(g.stats.as_ref().unwrap(), &ref_csat(&groups[&g.key]));
+        let points: Vec<_> = g
+            .series
+            .iter()
+            .map(|p| (p.start_time, p.stats.clone().unwrap()))
+            .collect();
+        for (got, want) in
+            points
+                .iter()
+                .zip(check_group_series(&q, &starts, &points, &groups[&g.key]))
+        {
+            assert_csat(&got.1, &ref_csat(&want));
+        }
     }
     let prev = of_kind(pb::SurveyKind::Csat, q.start - len, q.start);
     let (a, b) = (ref_csat(&cur), ref_csat(&prev));
@@ -499,6 +542,7 @@ async fn run_case(app: &TestApp, mut resps: Vec<Resp>, q: Query, case: usize) {
 
     // CES
     let report = metrics.get_ces(request(&q)).await.unwrap().into_inner();
+    let starts: Vec<_> = report.series.iter().map(|p| p.start_time).collect();
     let cur = of_kind(pb::SurveyKind::Ces, q.start, q.end);
     assert_ces(report.total.as_ref().unwrap(), &ref_ces(&cur));
     let points: Vec<_> = report
@@ -513,6 +557,18 @@ async fn run_case(app: &TestApp, mut resps: Vec<Resp>, q: Query, case: usize) {
     assert_eq!(report.groups.len(), groups.len());
     for g in &report.groups {
         assert_ces(g.stats.as_ref().unwrap(), &ref_ces(&groups[&g.key]));
+        let points: Vec<_> = g
+            .series
+            .iter()
+            .map(|p| (p.start_time, p.stats.unwrap()))
+            .collect();
+        for (got, want) in
+            points
+                .iter()
+                .zip(check_group_series(&q, &starts, &points, &groups[&g.key]))
+        {
+            assert_ces(&got.1, &ref_ces(&want));
+        }
     }
     let prev = of_kind(pb::SurveyKind::Ces, q.start - len, q.start);
     let (a, b) = (ref_ces(&cur), ref_ces(&prev));
