@@ -11,7 +11,7 @@ use cxmetrics::proto::{self as pb, feedback_service_client::FeedbackServiceClien
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
-    net::{TcpListener, TcpStream},
+    net::TcpListener,
     process::Child,
     task::JoinHandle,
 };
@@ -150,6 +150,26 @@ async fn the_binary_exports_its_spans_over_otlp_and_flushes_the_last_ones_on_sig
 /// Starts the binary with `RUST_LOG=rust_log` on a port chosen here (a quiet log does not
 /// announce it) and waits until it accepts connections. Returns the process, its address
 /// and its log lines, complete once it has exited.
+/// Whether the server at `addr` answers health checks with SERVING.
+async fn serving(addr: &str) -> bool {
+    use tonic_health::pb::{
+        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+    };
+    let Ok(channel) = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+    else {
+        return false;
+    };
+    HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .is_ok_and(|r| r.into_inner().status == ServingStatus::Serving as i32)
+}
+
 async fn spawn_quiet_binary(
     database_url: &str,
     rust_log: &str,
@@ -178,12 +198,14 @@ async fn spawn_quiet_binary(
         }
         all
     });
+    // Ready once health reads SERVING: the binary listens at once, but serves calls only
+    // after it has migrated the database.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(&addr).await.is_err() {
+    while !serving(&addr).await {
         assert!(child.try_wait().unwrap().is_none(), "the binary exited");
         assert!(
             Instant::now() < deadline,
-            "the binary never listened on {addr}"
+            "the binary never served on {addr}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
