@@ -3,9 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use cxmetrics::{
-    app::ReadLimits, proto as pb, proto::metrics_service_client::MetricsServiceClient,
-};
+use cxmetrics::{app::ReadLimits, proto as pb};
 use sqlx::{Connection, Executor, PgConnection};
 use tonic::Code;
 use tonic_types::StatusExt;
@@ -33,12 +31,7 @@ async fn reads_past_the_tenant_limit_are_shed_with_a_retry_delay_while_writes_go
     })
     .await;
     let other_key = app.create_key("tenant-b", "read").await;
-    let metrics = |key: &str| {
-        MetricsServiceClient::with_interceptor(
-            app.channel.clone(),
-            Bearer(Some(format!("Bearer {key}").parse().unwrap())),
-        )
-    };
+    let metrics = |key: &str| app.metrics_with(key);
     // Warm the key caches, so that the lock below holds only the reads.
     metrics(&app.key).get_nps(nps_request()).await.unwrap();
     metrics(&other_key).get_nps(nps_request()).await.unwrap();

@@ -114,10 +114,7 @@ async fn a_tonic_client_streaming_the_same_records_stores_them_all() {
     let app = spawn_app().await;
     let (_server, addr) = spawn_binary(&app.database_url, &[]).await;
     let channel = connect(&addr, None).await.expect("connect to the binary");
-    let mut client = pb::feedback_service_client::FeedbackServiceClient::with_interceptor(
-        channel,
-        Bearer(Some(format!("Bearer {}", app.key).parse().unwrap())),
-    );
+    let mut client = feedback_client(&channel, &app.key);
     let respond_time = ts(t0());
     let messages = (0..RECORDS).map(move |i| {
         let mut record = nps(

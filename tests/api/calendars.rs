@@ -5,28 +5,18 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
-use cxmetrics::proto::{
-    self as pb, calendar_service_client::CalendarServiceClient,
-    metrics_service_client::MetricsServiceClient,
-};
+use cxmetrics::proto as pb;
 use proptest::prelude::*;
-use tonic::{Code, service::interceptor::InterceptedService, transport::Channel};
+use tonic::Code;
 
 use crate::{helpers::*, interaction_reference::check_durations};
 
-type Calendars = CalendarServiceClient<InterceptedService<Channel, Bearer>>;
-type Metrics = MetricsServiceClient<InterceptedService<Channel, Bearer>>;
-
-fn bearer(key: &str) -> Bearer {
-    Bearer(Some(format!("Bearer {key}").parse().unwrap()))
-}
-
 fn calendars(app: &TestApp, key: &str) -> Calendars {
-    CalendarServiceClient::with_interceptor(app.channel.clone(), bearer(key))
+    app.calendars_with(key)
 }
 
 fn metrics(app: &TestApp, key: &str) -> Metrics {
-    MetricsServiceClient::with_interceptor(app.channel.clone(), bearer(key))
+    app.metrics_with(key)
 }
 
 fn hours(day: i32, start: &str, end: &str) -> pb::BusinessHours {

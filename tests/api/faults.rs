@@ -49,11 +49,7 @@ pub(crate) async fn wait_for_status(channel: &Channel, want: ServingStatus, limi
 
 /// A FeedbackService client of the server at `channel` that presents `key`.
 pub(crate) fn feedback_at(channel: &Channel, key: &str) -> Feedback {
-    let value = format!("Bearer {key}").parse().expect("ascii key");
-    pb::feedback_service_client::FeedbackServiceClient::with_interceptor(
-        channel.clone(),
-        Bearer(Some(value)),
-    )
+    feedback_client(channel, key)
 }
 
 /// One customer write, with a deadline so that a write that hangs fails the test.

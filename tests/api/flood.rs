@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use cxmetrics::proto::{self as pb, feedback_service_client::FeedbackServiceClient};
+use cxmetrics::proto as pb;
 use rand::RngCore;
 use tonic::Code;
 
@@ -67,8 +67,7 @@ async fn a_flood_of_unknown_keys_does_not_slow_a_real_keys_writes() {
     let (_child, addr) = spawn_binary(&app.database_url, &[]).await;
     // The real key is known (cached) before the flood starts, as a working client's is.
     let channel = connect(&addr, None).await.unwrap();
-    let bearer = Bearer(Some(format!("Bearer {}", app.key).parse().unwrap()));
-    let mut real = FeedbackServiceClient::with_interceptor(channel, bearer);
+    let mut real = feedback_client(&channel, &app.key);
     real.upsert_customer(upsert("warm-up")).await.unwrap();
 
     let flood_for = Duration::from_secs(5);
@@ -81,8 +80,7 @@ async fn a_flood_of_unknown_keys_does_not_slow_a_real_keys_writes() {
             let started = Instant::now();
             let (mut refused, mut shed) = (0u64, 0u64);
             while started.elapsed() < flood_for {
-                let bearer = Bearer(Some(format!("Bearer {}", random_key()).parse().unwrap()));
-                let mut client = FeedbackServiceClient::with_interceptor(channel.clone(), bearer);
+                let mut client = feedback_client(&channel, &random_key());
                 match client.upsert_customer(upsert("x")).await {
                     Err(s) if s.code() == Code::Unauthenticated => refused += 1,
                     Err(s) if s.code() == Code::ResourceExhausted => shed += 1,

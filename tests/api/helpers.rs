@@ -6,7 +6,11 @@ use cxmetrics::{
     app::ReadLimits,
     commands,
     config::{Settings, TlsSettings},
-    proto::{self as pb, feedback_service_client::FeedbackServiceClient},
+    proto::{
+        self as pb, calendar_service_client::CalendarServiceClient,
+        feedback_service_client::FeedbackServiceClient,
+        metrics_service_client::MetricsServiceClient,
+    },
     startup::Application,
     storage::{DEFAULT_READ_TIMEOUT, DEFAULT_WRITE_TIMEOUT, DbSettings, Store},
 };
@@ -51,6 +55,28 @@ impl Interceptor for Bearer {
 }
 
 pub type Feedback = FeedbackServiceClient<InterceptedService<Channel, Bearer>>;
+pub type Metrics = MetricsServiceClient<InterceptedService<Channel, Bearer>>;
+pub type Calendars = CalendarServiceClient<InterceptedService<Channel, Bearer>>;
+
+/// Presents `key` as `authorization: Bearer <key>`.
+pub fn bearer(key: &str) -> Bearer {
+    Bearer(Some(format!("Bearer {key}").parse().expect("an ASCII key")))
+}
+
+/// A FeedbackService client over `channel` that presents `key`.
+pub fn feedback_client(channel: &Channel, key: &str) -> Feedback {
+    FeedbackServiceClient::with_interceptor(channel.clone(), bearer(key))
+}
+
+/// A MetricsService client over `channel` that presents `key`.
+pub fn metrics_client(channel: &Channel, key: &str) -> Metrics {
+    MetricsServiceClient::with_interceptor(channel.clone(), bearer(key))
+}
+
+/// A CalendarService client over `channel` that presents `key`.
+pub fn calendars_client(channel: &Channel, key: &str) -> Calendars {
+    CalendarServiceClient::with_interceptor(channel.clone(), bearer(key))
+}
 
 pub struct TestApp {
     pub addr: SocketAddr,
@@ -193,8 +219,20 @@ impl TestApp {
 
     /// A FeedbackService client that presents `key` (or no credentials).
     pub fn feedback_with(&self, key: Option<&str>) -> Feedback {
-        let value = key.map(|k| format!("Bearer {k}").parse().expect("ascii key"));
-        FeedbackServiceClient::with_interceptor(self.channel.clone(), Bearer(value))
+        match key {
+            Some(key) => feedback_client(&self.channel, key),
+            None => FeedbackServiceClient::with_interceptor(self.channel.clone(), Bearer(None)),
+        }
+    }
+
+    /// A MetricsService client that presents `key`.
+    pub fn metrics_with(&self, key: &str) -> Metrics {
+        metrics_client(&self.channel, key)
+    }
+
+    /// A CalendarService client that presents `key`.
+    pub fn calendars_with(&self, key: &str) -> Calendars {
+        calendars_client(&self.channel, key)
     }
 
     /// Creates another key, for `tenant`, with `scopes`.

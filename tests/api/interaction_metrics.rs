@@ -1,16 +1,13 @@
 //! Hand cases for response times, retention and cohorts.
 
 use chrono::{DateTime, Duration, Utc};
-use cxmetrics::proto::{self as pb, metrics_service_client::MetricsServiceClient};
-use tonic::{Code, service::interceptor::InterceptedService, transport::Channel};
+use cxmetrics::proto as pb;
+use tonic::Code;
 
 use crate::helpers::*;
 
-fn metrics(app: &TestApp) -> MetricsServiceClient<InterceptedService<Channel, Bearer>> {
-    MetricsServiceClient::with_interceptor(
-        app.channel.clone(),
-        Bearer(Some(format!("Bearer {}", app.key).parse().unwrap())),
-    )
+fn metrics(app: &TestApp) -> Metrics {
+    app.metrics_with(&app.key)
 }
 
 fn utc(s: &str) -> DateTime<Utc> {

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
-use cxmetrics::proto::{self as pb, metrics_service_client::MetricsServiceClient};
+use cxmetrics::proto as pb;
 use proptest::prelude::*;
 
 use crate::helpers::*;
@@ -34,16 +34,8 @@ async fn tenant_key(app: &TestApp) -> String {
     app.create_key(&tenant, "read,write").await
 }
 
-fn metrics(
-    app: &TestApp,
-    key: &str,
-) -> MetricsServiceClient<
-    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, Bearer>,
-> {
-    MetricsServiceClient::with_interceptor(
-        app.channel.clone(),
-        Bearer(Some(format!("Bearer {key}").parse().unwrap())),
-    )
+fn metrics(app: &TestApp, key: &str) -> Metrics {
+    app.metrics_with(key)
 }
 
 // ---------------------------------------------------------------- response times

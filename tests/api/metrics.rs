@@ -2,18 +2,13 @@
 //! scales, empty ranges, missing attributes, empty previous periods, and access.
 
 use chrono::{DateTime, Duration, Utc};
-use cxmetrics::proto::{self as pb, metrics_service_client::MetricsServiceClient};
-use tonic::{Code, service::interceptor::InterceptedService, transport::Channel};
+use cxmetrics::proto as pb;
+use tonic::Code;
 
 use crate::helpers::*;
 
-type Metrics = MetricsServiceClient<InterceptedService<Channel, Bearer>>;
-
 fn metrics(app: &TestApp, key: &str) -> Metrics {
-    MetricsServiceClient::with_interceptor(
-        app.channel.clone(),
-        Bearer(Some(format!("Bearer {key}").parse().unwrap())),
-    )
+    app.metrics_with(key)
 }
 
 fn utc(s: &str) -> DateTime<Utc> {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
-use cxmetrics::proto::{self as pb, metrics_service_client::MetricsServiceClient};
+use cxmetrics::proto as pb;
 use proptest::prelude::*;
 
 use crate::helpers::*;
@@ -432,9 +432,7 @@ async fn run_case(app: &TestApp, mut resps: Vec<Resp>, q: Query, case: usize) {
             .unwrap();
     }
 
-    let bearer = format!("Bearer {key}").parse().unwrap();
-    let mut metrics =
-        MetricsServiceClient::with_interceptor(app.channel.clone(), Bearer(Some(bearer)));
+    let mut metrics = app.metrics_with(&key);
     let len = q.end - q.start;
     let of_kind = |kind: pb::SurveyKind, from: DateTime<Utc>, to: DateTime<Utc>| -> Vec<&Resp> {
         resps

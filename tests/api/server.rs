@@ -237,15 +237,8 @@ async fn a_database_outage_mid_import_fails_the_call_with_unavailable_and_keeps_
 async fn sigterm_lets_an_in_flight_import_finish_then_exits_cleanly() {
     let app = spawn_app().await;
     let (mut child, addr) = spawn_binary(&app.database_url, &[]).await;
-    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut client = pb::feedback_service_client::FeedbackServiceClient::with_interceptor(
-        channel,
-        Bearer(Some(format!("Bearer {}", app.key).parse().unwrap())),
-    );
+    let channel = connect(&addr, None).await.unwrap();
+    let mut client = feedback_client(&channel, &app.key);
     let (tx, rx) = tokio::sync::mpsc::channel(16);
     let call = tokio::spawn(async move {
         client

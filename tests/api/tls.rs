@@ -123,17 +123,13 @@ async fn write_through(app: &TestApp, tls: Option<ClientTlsConfig>) -> Result<()
         let channel = connect(&app.addr.to_string(), tls)
             .await
             .map_err(|e| format!("connect: {e:?}"))?;
-        let bearer = format!("Bearer {}", app.key).parse().unwrap();
-        pb::feedback_service_client::FeedbackServiceClient::with_interceptor(
-            channel,
-            Bearer(Some(bearer)),
-        )
-        .record_survey_response(pb::RecordSurveyResponseRequest {
-            survey_response: Some(nps("r-other", "c1", 9)),
-        })
-        .await
-        .map(drop)
-        .map_err(|status| format!("call: {status:?}"))
+        feedback_client(&channel, &app.key)
+            .record_survey_response(pb::RecordSurveyResponseRequest {
+                survey_response: Some(nps("r-other", "c1", 9)),
+            })
+            .await
+            .map(drop)
+            .map_err(|status| format!("call: {status:?}"))
     };
     tokio::time::timeout(Duration::from_secs(10), attempt)
         .await
