@@ -106,7 +106,6 @@ impl Application {
         let auth = Authenticator::new(self.store.clone(), self.settings.key_cache_ttl);
         let admission = Admission::new(self.settings.read_limits);
         let feedback = FeedbackServiceServer::new(FeedbackApi::new(
-            self.store.clone(),
             auth.clone(),
             Records::new(self.store.clone(), admission.clone()),
         ))

@@ -5,6 +5,7 @@
 pub mod admission;
 pub mod auth;
 mod calendars;
+pub mod import;
 mod metrics;
 pub mod paging;
 mod records;

@@ -15,23 +15,17 @@ use crate::{
     domain::{Checker, Limits, Scope},
     error::{Error, Violation},
     proto::{self as pb, feedback_service_server::FeedbackService},
-    storage::{RecordBatch, Store},
+    storage::RecordBatch,
 };
 
 pub struct FeedbackApi {
-    /// The import stream writes its chunks straight to storage (see `import`).
-    store: Store,
     auth: Authenticator,
     records: Records,
 }
 
 impl FeedbackApi {
-    pub fn new(store: Store, auth: Authenticator, records: Records) -> Self {
-        Self {
-            store,
-            auth,
-            records,
-        }
+    pub fn new(auth: Authenticator, records: Records) -> Self {
+        Self { auth, records }
     }
 }
 
@@ -172,7 +166,7 @@ impl FeedbackService for FeedbackApi {
         request: Request<Streaming<pb::ImportRecordsRequest>>,
     ) -> Result<Response<pb::ImportRecordsResponse>, Status> {
         let caller = authorize(&self.auth, &request, Scope::Write).await?;
-        let reply = import::import(&self.store, &caller.tenant, request.into_inner()).await?;
+        let reply = import::import(&self.records, &caller, request.into_inner()).await?;
         Ok(Response::new(reply))
     }
 
