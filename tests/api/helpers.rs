@@ -6,7 +6,10 @@ use cxmetrics::{
     app::ReadLimits,
     commands,
     config::{Settings, TlsSettings},
-    proto::{self as pb, feedback_service_client::FeedbackServiceClient},
+    proto::{
+        self as pb, feedback_service_client::FeedbackServiceClient,
+        metrics_service_client::MetricsServiceClient,
+    },
     startup::Application,
     storage::{DEFAULT_READ_TIMEOUT, DEFAULT_WRITE_TIMEOUT, DbSettings, Store},
 };
@@ -51,6 +54,7 @@ impl Interceptor for Bearer {
 }
 
 pub type Feedback = FeedbackServiceClient<InterceptedService<Channel, Bearer>>;
+pub type Metrics = MetricsServiceClient<InterceptedService<Channel, Bearer>>;
 
 pub struct TestApp {
     pub addr: SocketAddr,
@@ -197,6 +201,17 @@ impl TestApp {
         FeedbackServiceClient::with_interceptor(self.channel.clone(), Bearer(value))
     }
 
+    /// A MetricsService client that presents `key`.
+    pub fn metrics_with(&self, key: &str) -> Metrics {
+        let value = format!("Bearer {key}").parse().expect("ascii key");
+        MetricsServiceClient::with_interceptor(self.channel.clone(), Bearer(Some(value)))
+    }
+
+    /// The HTTP URL of `path_and_query` on this app's port.
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("http://{}{path_and_query}", self.addr)
+    }
+
     /// Creates another key, for `tenant`, with `scopes`.
     pub async fn create_key(&self, tenant: &str, scopes: &str) -> String {
         commands::create_key(&self.store, tenant, scopes)
@@ -324,17 +339,34 @@ pub async fn spawn_binary(
     database_url: &str,
     env: &[(&str, &str)],
 ) -> (tokio::process::Child, String) {
-    let (child, addr, log) = spawn_binary_unready(database_url, env).await;
-    log.wait_for("migrations applied", Duration::from_secs(30))
-        .await;
+    let (child, addr, _) = spawn_binary_logged(database_url, env).await;
     (child, addr)
 }
 
-/// The messages the binary logged so far, collected while it runs.
+/// As `spawn_binary`, and the log of everything the binary writes to stderr.
+pub async fn spawn_binary_logged(
+    database_url: &str,
+    env: &[(&str, &str)],
+) -> (tokio::process::Child, String, BinaryLog) {
+    let (child, addr, log) = spawn_binary_unready(database_url, env).await;
+    log.wait_for("migrations applied", Duration::from_secs(30))
+        .await;
+    (child, addr, log)
+}
+
+/// The messages the binary logged so far, collected while it runs, and its whole lines.
 #[derive(Clone, Default)]
-pub struct BinaryLog(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+pub struct BinaryLog(
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+);
 
 impl BinaryLog {
+    /// Every line the binary wrote to stderr so far, as written.
+    pub fn lines(&self) -> Vec<String> {
+        self.1.lock().unwrap().clone()
+    }
+
     pub fn messages(&self) -> Vec<String> {
         self.0.lock().unwrap().clone()
     }
@@ -384,6 +416,7 @@ pub async fn spawn_binary_unready(
             .await
             .unwrap()
             .expect("the server exited before listening");
+        log.1.lock().unwrap().push(line.clone());
         let line: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
         if let Some(message) = line["fields"]["message"].as_str() {
             log.0.lock().unwrap().push(message.to_owned());
@@ -396,6 +429,7 @@ pub async fn spawn_binary_unready(
     let collected = log.clone();
     tokio::spawn(async move {
         while let Ok(Some(line)) = lines.next_line().await {
+            collected.1.lock().unwrap().push(line.clone());
             if let Ok(line) = serde_json::from_str::<serde_json::Value>(&line)
                 && let Some(message) = line["fields"]["message"].as_str()
             {
