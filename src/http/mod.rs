@@ -13,6 +13,7 @@ mod probes;
 mod problem;
 mod query;
 mod reports;
+mod span;
 mod table;
 
 use std::{net::IpAddr, sync::Arc};
@@ -68,15 +69,19 @@ impl HttpApi {
             authorization: header.or(from_query.as_deref()),
             peer: peer(parts),
         };
-        self.auth.authorize(credentials, Scope::Read).await
+        let caller = self.auth.authenticate(credentials).await?;
+        tracing::Span::current().record("cxmetrics.tenant", caller.tenant.as_str());
+        caller.require(Scope::Read)?;
+        Ok(caller)
     }
 }
 
 /// The routes, under the paths of design section 6.
 pub fn router(api: HttpApi) -> Router {
-    Router::new()
+    let probes = Router::new()
         .route("/healthz", get(probes::healthz))
-        .route("/readyz", get(probes::readyz))
+        .route("/readyz", get(probes::readyz));
+    Router::new()
         .route("/v1/metrics/nps", get(metrics::nps))
         .route("/v1/metrics/csat", get(metrics::csat))
         .route("/v1/metrics/ces", get(metrics::ces))
@@ -88,6 +93,8 @@ pub fn router(api: HttpApi) -> Router {
         )
         .route("/v1/survey-responses", get(listing::survey_responses))
         .route("/v1/interactions", get(listing::interactions))
+        .layer(axum::middleware::from_fn(span::traced))
+        .merge(probes)
         .with_state(api)
 }
 
