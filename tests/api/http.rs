@@ -436,3 +436,153 @@ async fn listings_page_like_grpc_in_json_and_stream_every_row_in_csv() {
         assert_eq!(attributes["plan"], "pro, \"gold\"");
     }
 }
+
+/// The JSON rows of `path` with every value as text, in column order.
+async fn json_table(app: &TestApp, path: &str) -> Vec<Vec<String>> {
+    let (status, body) = get(app, path, Some(&app.key)).await;
+    assert_eq!(status, StatusCode::OK, "{path}: {body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    let columns: Vec<&str> = body["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    body["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| columns.iter().map(|c| row[*c].to_string()).collect())
+        .collect()
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map_or("null".into(), |v| serde_json::json!(v).to_string())
+}
+
+fn berlin(t: &prost_types::Timestamp) -> String {
+    let t = chrono::DateTime::from_timestamp(t.seconds, 0).unwrap();
+    format!(
+        "\"{}\"",
+        t.with_timezone(&chrono_tz::Europe::Berlin)
+            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+    )
+}
+
+#[tokio::test]
+async fn retention_and_cohorts_over_http_are_the_grpc_reports_row_for_row() {
+    let app = spawn_app().await;
+    let mut feedback = app.feedback();
+    for i in 0..12i64 {
+        let mut c = customer(&format!("c{i}"));
+        c.acquire_time = Some(ts(t0() - Span::days(200 - 9 * i)));
+        if i % 3 == 0 {
+            c.churn_time = Some(ts(t0() - Span::days(100 - 5 * i)));
+        }
+        feedback
+            .upsert_customer(pb::UpsertCustomerRequest { customer: Some(c) })
+            .await
+            .unwrap();
+        let mut r = nps(&format!("r{i}"), &format!("c{i}"), (i % 11) as i32);
+        r.respond_time = Some(ts(t0() - Span::days(150 - 11 * i)));
+        feedback
+            .record_survey_response(pb::RecordSurveyResponseRequest {
+                survey_response: Some(r),
+            })
+            .await
+            .unwrap();
+    }
+    let mut metrics = app.metrics_with(&app.key);
+    let range = pb::TimeRange {
+        start_time: Some(ts(chrono::DateTime::parse_from_rfc3339(
+            "2025-09-01T00:00:00+02:00",
+        )
+        .unwrap()
+        .to_utc())),
+        end_time: Some(ts(chrono::DateTime::parse_from_rfc3339(
+            "2026-03-01T00:00:00+01:00",
+        )
+        .unwrap()
+        .to_utc())),
+    };
+    let query = "start=2025-09-01&end=2026-03-01&time_zone=Europe/Berlin";
+    let stats = |s: &pb::RetentionStats| {
+        vec![
+            s.start_customers.to_string(),
+            s.end_customers.to_string(),
+            s.new_customers.to_string(),
+            s.retained.to_string(),
+            s.churned.to_string(),
+            opt(s.retention_rate),
+            opt(s.churn_rate),
+        ]
+    };
+    for (granularity, by_category) in [(0, false), (3, false), (0, true), (3, true)] {
+        let report = metrics
+            .get_retention(pb::RetentionRequest {
+                time_range: Some(range),
+                time_zone: "Europe/Berlin".into(),
+                granularity,
+                group_by_nps_category: by_category,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let mut want: Vec<Vec<String>> = Vec::new();
+        if granularity == 0 && !by_category {
+            want.push(stats(report.total.as_ref().unwrap()));
+        }
+        for p in &report.series {
+            let mut row = vec![berlin(p.start_time.as_ref().unwrap())];
+            if by_category {
+                row.push("null".into());
+            }
+            row.extend(stats(p.stats.as_ref().unwrap()));
+            want.push(row);
+        }
+        for g in &report.groups {
+            let mut row = if granularity > 0 {
+                vec!["null".to_string()]
+            } else {
+                vec![]
+            };
+            row.push(format!("\"{}\"", g.key));
+            row.extend(stats(g.stats.as_ref().unwrap()));
+            want.push(row);
+        }
+        let mut path = format!("/v1/metrics/retention?{query}");
+        if granularity > 0 {
+            path.push_str("&granularity=month");
+        }
+        if by_category {
+            path.push_str("&group_by_nps_category=true");
+        }
+        assert_eq!(json_table(&app, &path).await, want, "{path}");
+    }
+
+    let report = metrics
+        .get_cohort_retention(pb::CohortRetentionRequest {
+            time_range: Some(range),
+            time_zone: "Europe/Berlin".into(),
+            granularity: pb::Granularity::Month as i32,
+            periods: 3,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut want: Vec<Vec<String>> = Vec::new();
+    for c in &report.cohorts {
+        for (k, active) in c.active.iter().enumerate() {
+            want.push(vec![
+                berlin(c.start_time.as_ref().unwrap()),
+                c.size.to_string(),
+                k.to_string(),
+                active.to_string(),
+                opt(c.rates.get(k).copied()),
+            ]);
+        }
+    }
+    assert!(want.len() >= 6, "{want:?}");
+    let path = format!("/v1/metrics/cohort-retention?{query}&granularity=month&periods=3");
+    assert_eq!(json_table(&app, &path).await, want);
+}
