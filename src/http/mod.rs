@@ -8,6 +8,7 @@
 
 mod listing;
 mod metrics;
+mod openapi;
 mod params;
 mod probes;
 mod problem;
@@ -21,7 +22,7 @@ use std::{net::IpAddr, sync::Arc};
 use axum::{
     Router,
     http::{HeaderMap, header, request::Parts},
-    routing::get,
+    routing::{MethodRouter, get},
 };
 use tonic_health::server::HealthService;
 
@@ -31,6 +32,7 @@ use crate::{
     error::Error,
 };
 
+pub use openapi::ApiDoc;
 pub use table::Format;
 
 /// What the handlers share.
@@ -76,25 +78,55 @@ impl HttpApi {
     }
 }
 
-/// The routes, under the paths of design section 6.
-pub fn router(api: HttpApi) -> Router {
-    let probes = Router::new()
-        .route("/healthz", get(probes::healthz))
-        .route("/readyz", get(probes::readyz));
-    Router::new()
-        .route("/v1/metrics/nps", get(metrics::nps))
-        .route("/v1/metrics/csat", get(metrics::csat))
-        .route("/v1/metrics/ces", get(metrics::ces))
-        .route("/v1/metrics/response-times", get(metrics::response_times))
-        .route("/v1/metrics/retention", get(metrics::retention))
-        .route(
+/// The traced routes of the API, under the paths of design section 6.
+fn api_routes() -> Vec<(&'static str, MethodRouter<HttpApi>)> {
+    vec![
+        ("/v1/metrics/nps", get(metrics::nps)),
+        ("/v1/metrics/csat", get(metrics::csat)),
+        ("/v1/metrics/ces", get(metrics::ces)),
+        ("/v1/metrics/response-times", get(metrics::response_times)),
+        ("/v1/metrics/retention", get(metrics::retention)),
+        (
             "/v1/metrics/cohort-retention",
             get(metrics::cohort_retention),
-        )
-        .route("/v1/survey-responses", get(listing::survey_responses))
-        .route("/v1/interactions", get(listing::interactions))
+        ),
+        ("/v1/survey-responses", get(listing::survey_responses)),
+        ("/v1/interactions", get(listing::interactions)),
+    ]
+}
+
+/// The untraced routes: probes (as gRPC health is not traced) and the API's description.
+fn plain_routes() -> Vec<(&'static str, MethodRouter<HttpApi>)> {
+    vec![
+        ("/healthz", get(probes::healthz)),
+        ("/readyz", get(probes::readyz)),
+        ("/openapi.json", get(openapi::document)),
+    ]
+}
+
+/// Every path the router serves.
+pub fn paths() -> Vec<&'static str> {
+    api_routes()
+        .into_iter()
+        .chain(plain_routes())
+        .map(|(path, _)| path)
+        .collect()
+}
+
+fn with_routes(
+    router: Router<HttpApi>,
+    routes: Vec<(&'static str, MethodRouter<HttpApi>)>,
+) -> Router<HttpApi> {
+    routes
+        .into_iter()
+        .fold(router, |router, (path, route)| router.route(path, route))
+}
+
+/// The HTTP API's router.
+pub fn router(api: HttpApi) -> Router {
+    with_routes(Router::new(), api_routes())
         .layer(axum::middleware::from_fn(span::traced))
-        .merge(probes)
+        .merge(with_routes(Router::new(), plain_routes()))
         .with_state(api)
 }
 
@@ -131,4 +163,21 @@ fn peer(parts: &Parts) -> Option<IpAddr> {
             .map(TlsConnectInfo::get_ref)
     });
     tcp.and_then(TcpConnectInfo::remote_addr).map(|a| a.ip())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use utoipa::OpenApi;
+
+    use super::*;
+
+    #[test]
+    fn every_route_is_documented_and_every_documented_path_is_a_route() {
+        let doc = ApiDoc::openapi();
+        let documented: BTreeSet<&str> = doc.paths.paths.keys().map(String::as_str).collect();
+        let served: BTreeSet<&str> = paths().into_iter().collect();
+        assert_eq!(documented, served);
+    }
 }

@@ -586,3 +586,31 @@ async fn retention_and_cohorts_over_http_are_the_grpc_reports_row_for_row() {
     let path = format!("/v1/metrics/cohort-retention?{query}&granularity=month&periods=3");
     assert_eq!(json_table(&app, &path).await, want);
 }
+
+#[tokio::test]
+async fn the_openapi_document_is_3_1_and_every_documented_path_answers() {
+    let app = spawn_app().await;
+    let (status, body) = get(&app, "/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let doc: Value = serde_json::from_str(&body).unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{doc}");
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.len() >= 11, "{paths:?}");
+    for (path, item) in paths {
+        assert!(item.get("get").is_some(), "{path}");
+        let (status, body) = get(&app, path, Some(&app.key)).await;
+        // A documented path is served: it answers, or names what it is missing.
+        let problem: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        let answered = status == StatusCode::OK
+            || (status == StatusCode::BAD_REQUEST && problem["code"] == "INVALID_ARGUMENT");
+        assert!(answered, "{path}: {status} {body}");
+        let documented_parameters: Vec<&str> = item["get"]["parameters"]
+            .as_array()
+            .map(|ps| ps.iter().map(|p| p["name"].as_str().unwrap()).collect())
+            .unwrap_or_default();
+        if path.starts_with("/v1/") {
+            assert!(documented_parameters.contains(&"start"), "{path}");
+            assert!(documented_parameters.contains(&"api_key"), "{path}");
+        }
+    }
+}
