@@ -16,7 +16,7 @@ pub mod stats;
 mod tenant;
 mod validate;
 
-pub use api_key::{NewApiKey, PresentedKey};
+pub use api_key::{KEY_PREFIX, NewApiKey, PresentedKey};
 pub use buckets::Granularity;
 pub use query::{Filter, GroupBy, MetricQuery, TimeRange};
 pub use records::{

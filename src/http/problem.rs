@@ -9,7 +9,10 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::error::{Error, ErrorCode, Reply};
+use crate::{
+    domain::KEY_PREFIX,
+    error::{Error, ErrorCode, Reply},
+};
 
 pub const PROBLEM_TYPE: &str = "application/problem+json";
 
@@ -39,9 +42,32 @@ fn code_name(code: ErrorCode) -> &'static str {
     }
 }
 
+/// `text` with anything that looks like an API key cut to its prefix: a key sent in the
+/// wrong parameter (or as a parameter name) is never repeated in a reply.
+fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(KEY_PREFIX) {
+        out.push_str(&rest[..at + KEY_PREFIX.len()]);
+        out.push('…');
+        let tail = &rest[at + KEY_PREFIX.len()..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The problem response of `error`.
 pub fn problem(error: Error) -> Response {
-    let reply = Reply::from(error);
+    let mut reply = Reply::from(error);
+    reply.message = redact(&reply.message);
+    for v in &mut reply.violations {
+        v.field = redact(&v.field);
+        v.description = redact(&v.description);
+    }
     let status = reply.code.http_status();
     let errors: Vec<_> = reply
         .violations
@@ -99,6 +125,15 @@ pub fn no_route() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_in_a_reply_is_cut_to_its_prefix() {
+        assert_eq!(
+            redact("\"cxm_0a1b_c2d3\" is not a date; cxm_ff"),
+            "\"cxm_…\" is not a date; cxm_…"
+        );
+        assert_eq!(redact("plain text"), "plain text");
+    }
 
     #[test]
     fn application_field_paths_become_parameter_names() {

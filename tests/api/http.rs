@@ -64,6 +64,39 @@ async fn probes_report_liveness_and_the_readiness_grpc_health_reports() {
     assert_eq!(live.status(), StatusCode::OK);
     let readiness = client().get(url("/readyz")).send().await.unwrap();
     assert_eq!(readiness.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // And a read there is 503, safe to retry.
+    let read = client()
+        .get(url(&format!("/v1/metrics/nps?{RANGE}")))
+        .bearer_auth(format!("cxm_{}_{}", "0".repeat(16), "0".repeat(64)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(read.headers()["content-type"], "application/problem+json");
+}
+
+#[tokio::test]
+async fn request_timeout_bounds_a_request_and_a_bad_one_is_named() {
+    let app = spawn_app().await;
+    let path = format!("/v1/metrics/nps?{RANGE}&granularity=day&group_by=channel");
+    let send = |timeout: &'static str| {
+        client()
+            .get(app.url(&path))
+            .bearer_auth(&app.key)
+            .header("request-timeout", timeout)
+            .send()
+    };
+    let passed = send("0.000001").await.unwrap();
+    assert_eq!(passed.status(), StatusCode::GATEWAY_TIMEOUT);
+    let problem: Value = passed.json_value().await;
+    assert_eq!(problem["code"], "DEADLINE_EXCEEDED");
+    assert_eq!(send("30").await.unwrap().status(), StatusCode::OK);
+    let bad = send("soon").await.unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        problem_fields(&bad.text().await.unwrap()),
+        ["Request-Timeout"]
+    );
 }
 
 #[tokio::test]
@@ -287,10 +320,19 @@ async fn a_key_in_the_query_string_works_and_never_reaches_the_logs() {
     let url = |query: &str| format!("http://{addr}/v1/metrics/nps?{query}&api_key={key}");
     let ok = client().get(url(RANGE)).send().await.unwrap();
     assert_eq!(ok.status(), StatusCode::OK);
-    let bad = client().get(url("start=x")).send().await.unwrap();
-    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
-    let body = bad.text().await.unwrap();
-    assert!(!body.contains(&key), "{body}");
+    let secret = key.rsplit('_').next().unwrap().to_owned();
+    // A bad request, a key in the wrong parameter, a key as a parameter name: the reply
+    // names the parameter but never repeats the key.
+    for query in [
+        "start=x".to_string(),
+        format!("start={key}&end=2026-03-01"),
+        format!("{RANGE}&{key}"),
+    ] {
+        let bad = client().get(url(&query)).send().await.unwrap();
+        assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+        let body = bad.text().await.unwrap();
+        assert!(!body.contains(&secret), "{body}");
+    }
     let listed = client()
         .get(format!(
             "http://{addr}/v1/interactions?{RANGE}&format=csv&api_key={key}"
@@ -304,10 +346,9 @@ async fn a_key_in_the_query_string_works_and_never_reaches_the_logs() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let lines = log.lines();
     assert!(lines.len() > 3, "{lines:?}");
-    let secret = key.rsplit('_').next().unwrap();
     for line in &lines {
         assert!(
-            !line.contains(&key) && !line.contains(secret),
+            !line.contains(&key) && !line.contains(&secret),
             "the key was logged: {line}"
         );
     }
