@@ -655,3 +655,44 @@ async fn the_openapi_document_is_3_1_and_every_documented_path_answers() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_read_shed_under_load_is_429_with_retry_after() {
+    let app = spawn_app_with(Options {
+        read_limits: cxmetrics::app::ReadLimits {
+            global: 4,
+            per_tenant: 1,
+        },
+        ..Options::default()
+    })
+    .await;
+    let path = format!("/v1/metrics/nps?{RANGE}");
+    // Warm the key cache, so that the lock below holds only the reads.
+    assert_eq!(get(&app, &path, Some(&app.key)).await.0, StatusCode::OK);
+    let mut lock = <sqlx::PgConnection as sqlx::Connection>::connect(&app.database_url)
+        .await
+        .unwrap();
+    sqlx::Executor::execute(&mut lock, "begin").await.unwrap();
+    sqlx::Executor::execute(
+        &mut lock,
+        "lock table survey_responses in access exclusive mode",
+    )
+    .await
+    .unwrap();
+    let request = || client().get(app.url(&path)).bearer_auth(&app.key).send();
+    // One read runs (held by the lock), one queues, the third is shed.
+    let running = tokio::spawn(request());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let queued = tokio::spawn(request());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let shed = request().await.unwrap();
+    assert_eq!(shed.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(shed.headers()["retry-after"], "1");
+    let problem: Value = shed.json_value().await;
+    assert_eq!(problem["code"], "RESOURCE_EXHAUSTED");
+    sqlx::Executor::execute(&mut lock, "rollback")
+        .await
+        .unwrap();
+    assert_eq!(running.await.unwrap().unwrap().status(), StatusCode::OK);
+    queued.await.unwrap().unwrap();
+}

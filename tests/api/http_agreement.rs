@@ -49,6 +49,8 @@ struct Query {
     channel: Option<&'static str>,
     agent: Option<&'static str>,
     plan: Option<&'static str>,
+    survey: Option<&'static str>,
+    team: Option<&'static str>,
     target_minutes: Option<i64>,
     csv_by_accept: bool,
 }
@@ -87,11 +89,17 @@ fn query() -> impl Strategy<Value = Query> {
             any::<bool>(),
             0..ZONES.len(),
         ),
-        (0..GRANULARITIES.len(), 0..GROUPS.len(), any::<bool>()),
         (
-            proptest::option::of(prop_oneof![Just("email"), Just("chat")]),
-            proptest::option::of(prop_oneof![Just("a1"), Just("a2")]),
-            proptest::option::of(prop_oneof![Just("pro"), Just("free")]),
+            0..GRANULARITIES.len(),
+            0..GROUPS.len(),
+            any::<bool>(),
+            proptest::option::weighted(0.25, prop_oneof![Just("s1"), Just("s2")]),
+            proptest::option::weighted(0.25, prop_oneof![Just("t1"), Just("t2")]),
+        ),
+        (
+            proptest::option::weighted(0.25, prop_oneof![Just("email"), Just("chat")]),
+            proptest::option::weighted(0.25, prop_oneof![Just("a1"), Just("a2")]),
+            proptest::option::weighted(0.25, prop_oneof![Just("pro"), Just("free")]),
             proptest::option::of(1..(2 * 24 * 60i64)),
             any::<bool>(),
         ),
@@ -99,7 +107,7 @@ fn query() -> impl Strategy<Value = Query> {
         .prop_map(
             |(
                 (metric, start_day, days, dates, zone),
-                (granularity, group_by, compare_previous),
+                (granularity, group_by, compare_previous, survey, team),
                 (channel, agent, plan, target_minutes, csv_by_accept),
             )| {
                 let metric = METRICS[metric];
@@ -121,6 +129,9 @@ fn query() -> impl Strategy<Value = Query> {
                     channel,
                     agent,
                     plan,
+                    // Survey filters do not apply to interactions.
+                    survey: survey.filter(|_| metric != "response-times"),
+                    team,
                     target_minutes,
                     csv_by_accept,
                 }
@@ -218,11 +229,12 @@ impl Query {
             filter: Some(pb::MetricFilter {
                 channels: self.channel.into_iter().map(String::from).collect(),
                 agent_ids: self.agent.into_iter().map(String::from).collect(),
+                survey_ids: self.survey.into_iter().map(String::from).collect(),
+                team_ids: self.team.into_iter().map(String::from).collect(),
                 attributes: self
                     .plan
                     .map(|p| [("plan".to_string(), p.to_string())].into())
                     .unwrap_or_default(),
-                ..Default::default()
             }),
             group_by: group_by as i32,
             group_by_attribute: if group_by == pb::Dimension::Attribute {
@@ -256,6 +268,8 @@ impl Query {
         push("group_by", GROUPS[self.group_by]);
         push("channel", self.channel.unwrap_or_default());
         push("agent_id", self.agent.unwrap_or_default());
+        push("survey_id", self.survey.unwrap_or_default());
+        push("team_id", self.team.unwrap_or_default());
         push("attribute.plan", self.plan.unwrap_or_default());
         if self.compare_previous {
             push("compare_previous", "true");
@@ -671,11 +685,11 @@ async fn check(app: &TestApp, key: &str, q: &Query) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 40, ..ProptestConfig::default() })]
 
     #[test]
     fn http_answers_hold_the_numbers_of_the_grpc_answers(
-        data in proptest::collection::vec(record(), 0..60),
+        data in proptest::collection::vec(record(), 0..120),
         queries in proptest::collection::vec(query(), 1..4),
     ) {
         let world = world();
