@@ -16,8 +16,8 @@ use tracing::Instrument;
 
 use super::{
     HttpApi,
-    metrics::serve,
     query::Listing,
+    serve,
     table::{CSV_TYPE, Cell, Column, Format, Kind, Table, csv_writer, write_header, write_row},
 };
 use crate::{

@@ -1,30 +1,13 @@
 //! `GET /v1/metrics/...`: each handler authorises, parses the query string, asks
 //! `app::Metrics` for the report and renders it as a tidy table.
 
-use std::future::Future;
-
 use axum::{extract::State, http::request::Parts, response::Response};
 
 use super::{
     HttpApi,
-    problem::problem,
-    query::Request,
     reports::{self, report},
+    serve,
 };
-use crate::{app::Caller, error::Error};
-
-/// Authorises, then runs `handle` with the parsed request; errors become problems.
-pub(super) async fn serve<F, Fut>(api: &HttpApi, parts: &Parts, handle: F) -> Response
-where
-    F: FnOnce(Caller, Request) -> Fut,
-    Fut: Future<Output = Result<Response, Error>>,
-{
-    let answer = async {
-        let caller = api.authorize(parts).await?;
-        handle(caller, Request::new(parts)).await
-    };
-    answer.await.unwrap_or_else(problem)
-}
 
 pub async fn nps(State(api): State<HttpApi>, parts: Parts) -> Response {
     serve(&api, &parts, async |caller, request| {

@@ -2,9 +2,10 @@
 //! as a tidy table in JSON or CSV, computed by the same application layer as the gRPC
 //! answer. A thin adapter: authorise, parse the query string, call `app`, render.
 //!
-//! Files: `params` reads the query string, `query` builds domain queries from it,
-//! `reports` and `table` render, `problem` renders errors, `metrics` and `listing` hold
-//! the handlers, `probes` the health endpoints.
+//! Files: `params` reads the query string, `query` builds domain queries from it (with
+//! `domain::parse`, the rules gRPC applies), `reports` and `table` render, `problem` renders
+//! errors, `metrics` and `listing` hold the handlers, `probes` the health endpoints, `span`
+//! each request's SERVER span and deadline, `openapi` the generated description.
 
 mod listing;
 mod metrics;
@@ -17,15 +18,17 @@ mod reports;
 mod span;
 mod table;
 
-use std::{net::IpAddr, sync::Arc};
+use std::{future::Future, net::IpAddr, sync::Arc};
 
 use axum::{
     Router,
     http::{HeaderMap, header, request::Parts},
+    response::Response,
     routing::{MethodRouter, get},
 };
 use tonic_health::server::HealthService;
 
+use self::{problem::problem, query::Request};
 use crate::{
     app::{Authenticator, Caller, Credentials, Metrics, Records},
     domain::Scope,
@@ -33,7 +36,6 @@ use crate::{
 };
 
 pub use openapi::ApiDoc;
-pub use table::Format;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -76,6 +78,19 @@ impl HttpApi {
         caller.require(Scope::Read)?;
         Ok(caller)
     }
+}
+
+/// Authorises, then runs `handle` with the parsed request; errors become problems.
+async fn serve<F, Fut>(api: &HttpApi, parts: &Parts, handle: F) -> Response
+where
+    F: FnOnce(Caller, Request) -> Fut,
+    Fut: Future<Output = Result<Response, Error>>,
+{
+    let answer = async {
+        let caller = api.authorize(parts).await?;
+        handle(caller, Request::new(parts)).await
+    };
+    answer.await.unwrap_or_else(problem)
 }
 
 /// The traced routes of the API, under the paths of design section 6.
