@@ -347,7 +347,9 @@ async fn a_key_in_the_query_string_works_and_never_reaches_the_logs() {
     let lines = log.lines();
     // The request's span reaches the log (so the check below could see a leak).
     assert!(
-        lines.iter().any(|l| l.contains("\"url.path\":\"/v1/metrics/nps\"")),
+        lines
+            .iter()
+            .any(|l| l.contains("\"url.path\":\"/v1/metrics/nps\"")),
         "{lines:?}"
     );
     for line in &lines {
