@@ -173,7 +173,12 @@ fn int(name: &str) -> Column {
 
 /// Attributes as one JSON object, in a text column.
 fn attributes(a: &Attributes) -> Cell {
-    Cell::Text(serde_json::to_string(a.as_map()).unwrap_or_default())
+    let object: serde_json::Map<String, Value> = a
+        .as_map()
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    Cell::Text(Value::Object(object).to_string())
 }
 
 fn kind_name(kind: SurveyKind) -> &'static str {

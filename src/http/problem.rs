@@ -69,26 +69,21 @@ pub fn problem(error: Error) -> Response {
         v.description = redact(&v.description);
     }
     let status = reply.code.http_status();
-    let errors: Vec<_> = reply
+    let named: Vec<(String, &str)> = reply
         .violations
         .iter()
-        .map(|v| json!({"field": parameter(&v.field), "description": v.description}))
+        .map(|v| (parameter(&v.field), v.description.as_str()))
         .collect();
-    let detail = if errors.is_empty() {
+    let detail = if named.is_empty() {
         reply.message.clone()
     } else {
-        errors
-            .iter()
-            .map(|e| {
-                format!(
-                    "{}: {}",
-                    e["field"].as_str().unwrap_or_default(),
-                    e["description"].as_str().unwrap_or_default()
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("; ")
+        let lines: Vec<String> = named.iter().map(|(f, d)| format!("{f}: {d}")).collect();
+        lines.join("; ")
     };
+    let errors: Vec<_> = named
+        .iter()
+        .map(|(field, description)| json!({"field": field, "description": description}))
+        .collect();
     let body = json!({
         "type": "about:blank",
         "title": status.canonical_reason().unwrap_or("Error"),

@@ -97,6 +97,7 @@ impl Stats for CsatStats {
         for column in &columns[cells.len()..] {
             let score = column.name[SCORE_COUNTS.len()..].parse::<i16>().ok();
             let count = score.and_then(|s| self.score_counts.get(&s)).copied();
+            // A score the row has no count for was given by none of its responses.
             cells.push(Cell::Integer(count.unwrap_or(0)));
         }
         cells
