@@ -1,9 +1,9 @@
-//! cxmetrics: a gRPC service that records customer-experience data (survey answers, support
+//! cxmetrics: a gRPC and HTTP service that records customer-experience data (survey answers, support
 //! interactions, customers) in PostgreSQL and answers metric questions about it.
 //!
-//! Calls go one way: `grpc` (proto <-> domain, a thin adapter) -> `app` (the use cases,
-//! transport-neutral) -> `storage` (SQL); every layer uses `domain` (validated types and the
-//! metric arithmetic, no I/O). `startup` wires the pieces into a server; `config` and
+//! Calls go one way: `grpc` and `http` (thin adapters: proto or query strings <-> domain)
+//! -> `app` (the use cases, transport-neutral) -> `storage` (SQL); every layer uses
+//! `domain` (validated types and the metric arithmetic, no I/O). `startup` wires the pieces into a server; `config` and
 //! `telemetry` are read once at start.
 
 pub mod app;
@@ -12,6 +12,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod grpc;
+pub mod http;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;

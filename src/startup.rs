@@ -1,4 +1,5 @@
-//! Wires storage, services, health and reflection into a tonic server. `build` binds the
+//! Wires storage, services, health, reflection and the HTTP API into one server on one
+//! listener (gRPC and HTTP/1.1 or HTTP/2 side by side). `build` binds the
 //! listener (port 0 works in tests); `run_until_stopped` serves at once, whether or not the
 //! database answers, until the shutdown future resolves, then drains in-flight calls for at
 //! most the grace period. Health reports NOT_SERVING until the database has been reached
@@ -8,13 +9,19 @@ use std::{future::Future, net::SocketAddr, time::Duration};
 
 use anyhow::Context;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
-use tonic::{codec::CompressionEncoding, transport::Server, transport::server::TcpIncoming};
-use tonic_health::{ServingStatus, server::HealthReporter};
+use tonic::{
+    codec::CompressionEncoding, service::Routes, transport::Server, transport::server::TcpIncoming,
+};
+use tonic_health::{
+    ServingStatus,
+    server::{HealthReporter, HealthService},
+};
 
 use crate::{
     app::{Admission, Authenticator, Calendars, Metrics, Records},
     config::Settings,
     grpc::{CalendarApi, DeadlineLayer, FeedbackApi, MetricsApi, RpcSpanLayer},
+    http::{self, HttpApi},
     proto::{
         self, calendar_service_server::CalendarServiceServer,
         feedback_service_server::FeedbackServiceServer,
@@ -105,20 +112,22 @@ impl Application {
             .context("building reflection v1alpha")?;
         let auth = Authenticator::new(self.store.clone(), self.settings.key_cache_ttl);
         let admission = Admission::new(self.settings.read_limits);
-        let feedback = FeedbackServiceServer::new(FeedbackApi::new(
+        let records = Records::new(self.store.clone(), admission.clone());
+        let metrics = Metrics::new(self.store.clone(), admission);
+        let http = http::router(HttpApi::new(
             auth.clone(),
-            Records::new(self.store.clone(), admission.clone()),
-        ))
-        .accept_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Gzip)
-        .max_decoding_message_size(self.settings.max_message_bytes);
-        let metrics = MetricsServiceServer::new(MetricsApi::new(
-            auth.clone(),
-            Metrics::new(self.store.clone(), admission),
-        ))
-        .accept_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Gzip)
-        .max_decoding_message_size(self.settings.max_message_bytes);
+            metrics.clone(),
+            records.clone(),
+            HealthService::from_health_reporter(reporter.clone()),
+        ));
+        let feedback = FeedbackServiceServer::new(FeedbackApi::new(auth.clone(), records))
+            .accept_compressed(CompressionEncoding::Gzip)
+            .send_compressed(CompressionEncoding::Gzip)
+            .max_decoding_message_size(self.settings.max_message_bytes);
+        let metrics = MetricsServiceServer::new(MetricsApi::new(auth.clone(), metrics))
+            .accept_compressed(CompressionEncoding::Gzip)
+            .send_compressed(CompressionEncoding::Gzip)
+            .max_decoding_message_size(self.settings.max_message_bytes);
         let calendars =
             CalendarServiceServer::new(CalendarApi::new(auth, Calendars::new(self.store.clone())))
                 .accept_compressed(CompressionEncoding::Gzip)
@@ -136,6 +145,8 @@ impl Application {
         };
         let incoming = TcpIncoming::from(self.listener).with_nodelay(Some(true));
         let mut builder = Server::builder()
+            // HTTP/1.1 for the HTTP API's clients; gRPC and HTTP/2 clients negotiate h2.
+            .accept_http1(true)
             .initial_stream_window_size(STREAM_WINDOW_BYTES)
             .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
             // An adaptive window would grow past the bounds above.
@@ -151,15 +162,24 @@ impl Application {
             None => "off",
         };
         tracing::info!(%addr, tls, "cxmetrics listening");
-        let server = builder
-            .layer(RpcSpanLayer)
-            .layer(DeadlineLayer)
-            .add_service(health_service)
+        let mut grpc = Routes::builder();
+        grpc.add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(feedback)
             .add_service(metrics)
-            .add_service(calendars)
+            .add_service(calendars);
+        // One router for both: gRPC under /cxmetrics.v1.*/ and /grpc.*/, HTTP under /v1/ and
+        // the probes; anything else is UNIMPLEMENTED to gRPC clients, 404 to HTTP ones.
+        let routes = grpc
+            .routes()
+            .into_axum_router()
+            .merge(http)
+            .fallback(http::fallback);
+        let server = builder
+            .layer(RpcSpanLayer)
+            .layer(DeadlineLayer)
+            .add_routes(Routes::from(routes))
             .serve_with_incoming_shutdown(incoming, signal);
         tokio::pin!(server);
         let grace = self.settings.shutdown_grace;

@@ -6,7 +6,9 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-const PREFIX: &str = "cxm_";
+/// What every key begins with.
+pub const KEY_PREFIX: &str = "cxm_";
+const PREFIX: &str = KEY_PREFIX;
 const KEY_ID_BYTES: usize = 8;
 const SECRET_BYTES: usize = 32;
 

@@ -5,6 +5,7 @@ mod api_key;
 pub mod buckets;
 pub mod calendar;
 pub mod cohorts;
+pub mod parse;
 pub mod query;
 mod records;
 pub mod report;
@@ -15,7 +16,7 @@ pub mod stats;
 mod tenant;
 mod validate;
 
-pub use api_key::{NewApiKey, PresentedKey};
+pub use api_key::{KEY_PREFIX, NewApiKey, PresentedKey};
 pub use buckets::Granularity;
 pub use query::{Filter, GroupBy, MetricQuery, TimeRange};
 pub use records::{

@@ -7,13 +7,13 @@ use tonic::{Request, Response, Status};
 use super::{
     authorize,
     convert::{self, required, to_timestamp, under},
-    query,
 };
 use crate::{
     app::{Authenticator, Calendars, paging},
     domain::{
         Checker, Scope,
         calendar::{BusinessHours, Calendar, IntervalSet},
+        parse,
     },
     error::{Error, Violation},
     proto::{self as pb, calendar_service_server::CalendarService},
@@ -92,7 +92,7 @@ pub fn calendar(raw: pb::Calendar) -> Result<Calendar, Vec<Violation>> {
         c.violation("time_zone", "is required");
         None
     } else {
-        query::time_zone(&mut c, &raw.time_zone)
+        parse::time_zone(&mut c, "time_zone", &raw.time_zone)
     };
     // Over-long lists are refused whole, before any entry is looked at; within the limits,
     // parsing stops once the checker holds as many violations as a reply lists.

@@ -19,6 +19,7 @@ pub use calendars::CalendarApi;
 pub use deadline::DeadlineLayer;
 pub use feedback::FeedbackApi;
 pub use metrics::MetricsApi;
+pub(crate) use rpc_span::Headers;
 pub use rpc_span::{RpcSpan, RpcSpanLayer};
 
 use crate::{

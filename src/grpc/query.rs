@@ -1,20 +1,16 @@
 //! Parses the metric request (and the time range and filter the listings share) into a
 //! validated `MetricQuery`, naming every bad field.
 
-use std::str::FromStr;
-
 use chrono::Utc;
-use chrono_tz::Tz;
 
 use super::convert::from_timestamp;
 use crate::domain::{
-    cohorts::MAX_PERIODS,
-    excerpt,
-    query::{CohortQuery, MAX_FILTER_VALUES, ResponseTimeQuery, RetentionQuery},
+    parse,
+    query::{CohortQuery, ResponseTimeQuery, RetentionQuery},
     response_times::SlaTargets,
 };
 use crate::{
-    domain::{Attributes, Checker, Filter, Granularity, GroupBy, Limits, MetricQuery, TimeRange},
+    domain::{Checker, Filter, Granularity, GroupBy, MetricQuery, TimeRange},
     error::{Error, Violation},
     proto as pb,
 };
@@ -38,56 +34,30 @@ pub fn time_range(c: &mut Checker, range: Option<&pb::TimeRange>) -> Option<Time
     let start = instant("time_range.start_time", range.start_time.as_ref());
     let end = instant("time_range.end_time", range.end_time.as_ref());
     let (start, end) = (start?, end?);
-    TimeRange::new(start, end)
-        .map_err(|e| c.violation("time_range", e))
-        .ok()
+    parse::time_range(c, "time_range", start, end)
 }
+
+/// What the proto request calls each filter field.
+const FILTER_FIELDS: parse::FilterFields<'static> = parse::FilterFields {
+    survey_ids: "filter.survey_ids",
+    channels: "filter.channels",
+    agent_ids: "filter.agent_ids",
+    team_ids: "filter.team_ids",
+    attributes: "filter.attributes",
+    indexed: true,
+};
 
 /// Parses a filter; every id must be a valid id and attribute keys valid keys.
 pub fn filter(c: &mut Checker, pb: Option<pb::MetricFilter>) -> Option<Filter> {
     let pb = pb.unwrap_or_default();
-    let mut ids = |field: &str, values: Vec<String>| -> Option<Vec<String>> {
-        if values.len() > MAX_FILTER_VALUES {
-            c.violation(
-                &format!("filter.{field}"),
-                format!("must hold at most {MAX_FILTER_VALUES} values"),
-            );
-            return None;
-        }
-        let parsed: Vec<Option<String>> = values
-            .iter()
-            .enumerate()
-            .map(|(i, v)| c.id(&format!("filter.{field}[{i}]"), v))
-            .collect();
-        parsed.into_iter().collect()
+    let raw = parse::RawFilter {
+        survey_ids: pb.survey_ids,
+        channels: pb.channels,
+        agent_ids: pb.agent_ids,
+        team_ids: pb.team_ids,
+        attributes: pb.attributes.into_iter().collect(),
     };
-    let survey_ids = ids("survey_ids", pb.survey_ids);
-    let channels = ids("channels", pb.channels);
-    let agent_ids = ids("agent_ids", pb.agent_ids);
-    let team_ids = ids("team_ids", pb.team_ids);
-    let attributes = Attributes::parse(c, "filter.attributes", pb.attributes);
-    Some(Filter {
-        survey_ids: survey_ids?,
-        channels: channels?,
-        agent_ids: agent_ids?,
-        team_ids: team_ids?,
-        attributes: attributes?.into_map(),
-    })
-}
-
-/// A time zone name; empty means UTC.
-pub(super) fn time_zone(c: &mut Checker, name: &str) -> Option<Tz> {
-    if name.is_empty() {
-        return Some(Tz::UTC);
-    }
-    Tz::from_str(name)
-        .map_err(|_| {
-            c.violation(
-                "time_zone",
-                format!("{:?} is not an IANA time zone name", excerpt(name)),
-            )
-        })
-        .ok()
+    parse::filter(c, &FILTER_FIELDS, raw)
 }
 
 fn granularity(c: &mut Checker, raw: i32) -> Option<Option<Granularity>> {
@@ -121,18 +91,7 @@ fn group_by(c: &mut Checker, raw: i32, attribute: &str) -> Option<Option<GroupBy
         Ok(pb::Dimension::Agent) => Some(Some(GroupBy::Agent)),
         Ok(pb::Dimension::Team) => Some(Some(GroupBy::Team)),
         Ok(pb::Dimension::Attribute) => {
-            let chars = attribute.chars().count();
-            if chars == 0 || chars > Limits::ATTRIBUTE_KEY_MAX_CHARS || attribute.contains('\0') {
-                c.violation(
-                    "group_by_attribute",
-                    format!(
-                        "must be an attribute key of 1 to {} characters",
-                        Limits::ATTRIBUTE_KEY_MAX_CHARS
-                    ),
-                );
-                return None;
-            }
-            Some(Some(GroupBy::Attribute(attribute.to_owned())))
+            parse::attribute_group(c, "group_by_attribute", attribute).map(Some)
         }
         Err(_) => {
             c.violation("group_by", format!("unknown dimension {raw}"));
@@ -150,7 +109,7 @@ pub fn metric_query(request: pb::MetricRequest) -> Result<MetricQuery, Error> {
 fn metric_query_violations(request: pb::MetricRequest) -> Result<MetricQuery, Vec<Violation>> {
     let mut c = Checker::new(Utc::now());
     let range = time_range(&mut c, request.time_range.as_ref());
-    let time_zone = time_zone(&mut c, &request.time_zone);
+    let time_zone = parse::time_zone(&mut c, "time_zone", &request.time_zone);
     let granularity = granularity(&mut c, request.granularity);
     let filter = filter(&mut c, request.filter);
     let group_by = group_by(&mut c, request.group_by, &request.group_by_attribute);
@@ -178,18 +137,11 @@ pub fn response_time_query(request: pb::ResponseTimeRequest) -> Result<ResponseT
         }
     };
     if let Some(q) = &query {
-        if q.group_by == Some(GroupBy::Survey) {
-            violations.push(Violation::new(
-                "query.group_by",
-                "DIMENSION_SURVEY does not apply to interactions",
-            ));
-        }
-        if !q.filter.survey_ids.is_empty() {
-            violations.push(Violation::new(
-                "query.filter.survey_ids",
-                "does not apply to interactions",
-            ));
-        }
+        violations.extend(parse::interaction_violations(
+            q,
+            "query.group_by",
+            "query.filter.survey_ids",
+        ));
     }
     let mut c = Checker::new(Utc::now());
     let first_response = target(
@@ -219,19 +171,18 @@ pub fn response_time_query(request: pb::ResponseTimeRequest) -> Result<ResponseT
 fn target(c: &mut Checker, field: &str, raw: Option<prost_types::Duration>) -> Option<f64> {
     let d = raw?;
     let seconds = d.seconds as f64 + f64::from(d.nanos) / 1e9;
-    let valid = d.nanos.abs() < 1_000_000_000 && (d.seconds >= 0 && d.nanos >= 0) && seconds > 0.0;
-    if !valid {
+    if !(d.nanos.abs() < 1_000_000_000 && d.seconds >= 0 && d.nanos >= 0) {
         c.violation(field, "must be a positive duration");
         return None;
     }
-    Some(seconds)
+    parse::sla_target(c, field, seconds)
 }
 
 #[tracing::instrument(name = "validate", skip_all)]
 pub fn retention_query(request: pb::RetentionRequest) -> Result<RetentionQuery, Error> {
     let mut c = Checker::new(Utc::now());
     let range = time_range(&mut c, request.time_range.as_ref());
-    let time_zone = time_zone(&mut c, &request.time_zone);
+    let time_zone = parse::time_zone(&mut c, "time_zone", &request.time_zone);
     let granularity = granularity(&mut c, request.granularity);
     c.finish(|| {
         Some(RetentionQuery {
@@ -248,20 +199,10 @@ pub fn retention_query(request: pb::RetentionRequest) -> Result<RetentionQuery, 
 pub fn cohort_query(request: pb::CohortRetentionRequest) -> Result<CohortQuery, Error> {
     let mut c = Checker::new(Utc::now());
     let range = time_range(&mut c, request.time_range.as_ref());
-    let time_zone = time_zone(&mut c, &request.time_zone);
-    let granularity = match granularity(&mut c, request.granularity) {
-        Some(None) => {
-            c.violation("granularity", "is required for cohorts");
-            None
-        }
-        parsed => parsed.flatten(),
-    };
-    let periods = usize::try_from(request.periods)
-        .ok()
-        .filter(|p| (1..=MAX_PERIODS).contains(p));
-    if periods.is_none() {
-        c.violation("periods", format!("must be between 1 and {MAX_PERIODS}"));
-    }
+    let time_zone = parse::time_zone(&mut c, "time_zone", &request.time_zone);
+    let granularity = granularity(&mut c, request.granularity);
+    let granularity = parse::cohort_granularity(&mut c, "granularity", granularity);
+    let periods = parse::periods(&mut c, "periods", i64::from(request.periods));
     c.finish(|| {
         Some(CohortQuery {
             range: range?,
@@ -277,6 +218,7 @@ pub fn cohort_query(request: pb::CohortRetentionRequest) -> Result<CohortQuery, 
 mod tests {
     use super::*;
     use crate::grpc::convert::to_timestamp;
+    use chrono_tz::Tz;
 
     fn request() -> pb::MetricRequest {
         let start = Utc::now() - chrono::Duration::days(30);

@@ -135,7 +135,7 @@ fn record_status(span: &Span, status: &tonic::Status) {
 }
 
 /// W3C trace context read from the request headers (gRPC metadata).
-struct Headers<'a>(&'a HeaderMap);
+pub(crate) struct Headers<'a>(pub(crate) &'a HeaderMap);
 
 impl Extractor for Headers<'_> {
     fn get(&self, key: &str) -> Option<&str> {

@@ -235,6 +235,11 @@ impl TestApp {
         calendars_client(&self.channel, key)
     }
 
+    /// The HTTP URL of `path_and_query` on this app's port.
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("http://{}{path_and_query}", self.addr)
+    }
+
     /// Creates another key, for `tenant`, with `scopes`.
     pub async fn create_key(&self, tenant: &str, scopes: &str) -> String {
         commands::create_key(&self.store, tenant, scopes)
@@ -362,17 +367,34 @@ pub async fn spawn_binary(
     database_url: &str,
     env: &[(&str, &str)],
 ) -> (tokio::process::Child, String) {
-    let (child, addr, log) = spawn_binary_unready(database_url, env).await;
-    log.wait_for("migrations applied", Duration::from_secs(30))
-        .await;
+    let (child, addr, _) = spawn_binary_logged(database_url, env).await;
     (child, addr)
 }
 
-/// The messages the binary logged so far, collected while it runs.
+/// As `spawn_binary`, and the log of everything the binary writes to stderr.
+pub async fn spawn_binary_logged(
+    database_url: &str,
+    env: &[(&str, &str)],
+) -> (tokio::process::Child, String, BinaryLog) {
+    let (child, addr, log) = spawn_binary_unready(database_url, env).await;
+    log.wait_for("migrations applied", Duration::from_secs(30))
+        .await;
+    (child, addr, log)
+}
+
+/// The messages the binary logged so far, collected while it runs, and its whole lines.
 #[derive(Clone, Default)]
-pub struct BinaryLog(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+pub struct BinaryLog(
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+);
 
 impl BinaryLog {
+    /// Every line the binary wrote to stderr so far, as written.
+    pub fn lines(&self) -> Vec<String> {
+        self.1.lock().unwrap().clone()
+    }
+
     pub fn messages(&self) -> Vec<String> {
         self.0.lock().unwrap().clone()
     }
@@ -422,6 +444,7 @@ pub async fn spawn_binary_unready(
             .await
             .unwrap()
             .expect("the server exited before listening");
+        log.1.lock().unwrap().push(line.clone());
         let line: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
         if let Some(message) = line["fields"]["message"].as_str() {
             log.0.lock().unwrap().push(message.to_owned());
@@ -434,6 +457,7 @@ pub async fn spawn_binary_unready(
     let collected = log.clone();
     tokio::spawn(async move {
         while let Ok(Some(line)) = lines.next_line().await {
+            collected.1.lock().unwrap().push(line.clone());
             if let Ok(line) = serde_json::from_str::<serde_json::Value>(&line)
                 && let Some(message) = line["fields"]["message"].as_str()
             {

@@ -434,3 +434,29 @@ async fn the_binary_serves_mutual_tls_from_its_environment() {
     };
     assert!(refused, "a client without a certificate got an answer");
 }
+
+#[tokio::test]
+async fn the_http_api_is_served_over_the_same_tls_as_grpc() {
+    let pki = Pki::new();
+    let app = spawn_tls_app(&pki, false).await;
+    let curl = |extra: &[&str]| {
+        let mut command = tokio::process::Command::new("curl");
+        command
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code} %{http_version}",
+            ])
+            .args(extra)
+            .arg(format!("https://localhost:{}/healthz", app.addr.port()));
+        command.output()
+    };
+    let ca = pki.path("ca.pem");
+    let trusted = curl(&["--cacert", ca.to_str().unwrap()]).await.unwrap();
+    assert_eq!(String::from_utf8(trusted.stdout).unwrap(), "200 2");
+    // Without the CA the handshake fails: no answer at all.
+    let untrusted = curl(&[]).await.unwrap();
+    assert_eq!(String::from_utf8(untrusted.stdout).unwrap(), "000 0");
+}

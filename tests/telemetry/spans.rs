@@ -444,3 +444,73 @@ async fn no_secret_or_record_content_appears_in_any_span() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_http_request_is_a_server_span_joined_to_the_caller_with_the_database_spans_under_it() {
+    let app = spawn_app().await;
+    app.feedback()
+        .record_survey_response(pb::RecordSurveyResponseRequest {
+            survey_response: Some(nps("r1", "c1", 9)),
+        })
+        .await
+        .expect("write");
+    let caller = Caller::new();
+    let url = app.url(&format!(
+        "/v1/metrics/nps?start=2026-01-01&end=2026-03-02&granularity=month&api_key={}",
+        app.key
+    ));
+    let response = reqwest::Client::new()
+        .get(url)
+        .header(
+            "traceparent",
+            format!("00-{}-{}-01", caller.trace_id, caller.span_id),
+        )
+        .send()
+        .await
+        .expect("HTTP request");
+    assert_eq!(response.status(), 200);
+    response.text().await.unwrap();
+
+    let trace = caller.trace(1).await;
+    let server = trace.server();
+    assert_eq!(server.name, "GET /v1/metrics/nps");
+    assert_eq!(server.parent_span_id, caller.span_id);
+    assert_eq!(string(server, "http.request.method"), "GET");
+    assert_eq!(string(server, "http.route"), "/v1/metrics/nps");
+    assert_eq!(string(server, "url.path"), "/v1/metrics/nps");
+    assert_eq!(string(server, "cxmetrics.tenant"), TENANT);
+    assert_eq!(
+        attribute(server, "http.response.status_code"),
+        Some(Value::I64(200))
+    );
+    let select = trace.one("SELECT survey_responses");
+    assert!(trace.is_under(select, server));
+    let secret = app.key.rsplit('_').next().unwrap();
+    for span in &trace.0 {
+        for kv in &span.attributes {
+            assert!(!kv.value.as_str().contains(secret), "{kv:?}");
+        }
+    }
+
+    // A bad request is a client error: the span records the status, not an error.
+    let caller = Caller::new();
+    let response = reqwest::Client::new()
+        .get(app.url("/v1/survey-responses?start=x"))
+        .bearer_auth(&app.key)
+        .header(
+            "traceparent",
+            format!("00-{}-{}-01", caller.trace_id, caller.span_id),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let trace = caller.trace(1).await;
+    let server = trace.server();
+    assert_eq!(server.name, "GET /v1/survey-responses");
+    assert_eq!(
+        attribute(server, "http.response.status_code"),
+        Some(Value::I64(400))
+    );
+    assert_eq!(server.status, Status::Unset);
+}
