@@ -120,6 +120,7 @@ async fn main() -> anyhow::Result<()> {
         read_limits: Default::default(),
         health_interval: Duration::from_secs(5),
         tls: None,
+        cors_origins: Vec::new(),
     };
     let app = Application::build_with_store(settings, store.clone()).await?;
     let addr = app.local_addr();

@@ -164,8 +164,26 @@ pub struct ServeArgs {
     #[arg(long, env = "CXMETRICS_MAX_STREAMS_PER_CONNECTION", default_value_t = 100,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub max_streams_per_connection: u32,
+    /// Comma-separated origins (e.g. https://bi.example.com) whose browser pages may call
+    /// the HTTP API (CORS); none when unset.
+    #[arg(long, env = "CXMETRICS_CORS_ORIGINS", value_delimiter = ',', value_parser = cors_origin)]
+    pub cors_origins: Vec<http::HeaderValue>,
     #[command(flatten)]
     pub tls: TlsArgs,
+}
+
+/// An origin as browsers send it: `scheme://host[:port]`, nothing after.
+fn cors_origin(value: &str) -> Result<http::HeaderValue, String> {
+    let uri: http::Uri = value
+        .parse()
+        .map_err(|e| format!("not an origin ({e}); expected e.g. https://bi.example.com"))?;
+    let bare = uri.path_and_query().is_none_or(|p| p.as_str() == "/") && !value.ends_with('/');
+    match (uri.scheme_str(), uri.authority()) {
+        (Some("http" | "https"), Some(_)) if bare => {
+            http::HeaderValue::from_str(value).map_err(|_| "not a valid header value".into())
+        }
+        _ => Err("expected an origin such as https://bi.example.com (no path)".into()),
+    }
 }
 
 /// Everything `startup::Application` needs, independent of how it was configured.
@@ -184,6 +202,8 @@ pub struct Settings {
     pub health_interval: Duration,
     /// Serve TLS (and mutual TLS) with this material; plaintext when `None`.
     pub tls: Option<TlsSettings>,
+    /// Origins whose browser pages may call the HTTP API; none when empty.
+    pub cors_origins: Vec<http::HeaderValue>,
 }
 
 impl Settings {
@@ -208,6 +228,22 @@ impl Settings {
             max_streams_per_connection: args.max_streams_per_connection,
             health_interval: Duration::from_secs(2),
             tls: args.tls.load()?,
+            cors_origins: args.cors_origins.clone(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cors_origin_is_a_scheme_and_host_without_a_path() {
+        assert!(cors_origin("https://bi.example.com").is_ok());
+        assert!(cors_origin("http://localhost:3000").is_ok());
+        assert!(cors_origin("https://bi.example.com/").is_err());
+        assert!(cors_origin("https://bi.example.com/x").is_err());
+        assert!(cors_origin("bi.example.com").is_err());
+        assert!(cors_origin("*").is_err());
     }
 }

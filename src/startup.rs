@@ -114,12 +114,15 @@ impl Application {
         let admission = Admission::new(self.settings.read_limits);
         let records = Records::new(self.store.clone(), admission.clone());
         let metrics = Metrics::new(self.store.clone(), admission);
-        let http = http::router(HttpApi::new(
-            auth.clone(),
-            metrics.clone(),
-            records.clone(),
-            HealthService::from_health_reporter(reporter.clone()),
-        ));
+        let http = http::router(
+            HttpApi::new(
+                auth.clone(),
+                metrics.clone(),
+                records.clone(),
+                HealthService::from_health_reporter(reporter.clone()),
+            ),
+            &self.settings.cors_origins,
+        );
         let feedback = FeedbackServiceServer::new(FeedbackApi::new(auth.clone(), records))
             .accept_compressed(CompressionEncoding::Gzip)
             .send_compressed(CompressionEncoding::Gzip)

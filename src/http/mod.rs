@@ -138,9 +138,23 @@ fn with_routes(
 }
 
 /// The HTTP API's router.
-pub fn router(api: HttpApi) -> Router {
-    with_routes(Router::new(), api_routes())
-        .layer(axum::middleware::from_fn(span::traced))
+/// The routes of the HTTP API. Browser pages of `cors_origins` may call the `/v1` routes
+/// (GET, with the `Authorization` header); no other origin gets CORS headers.
+pub fn router(api: HttpApi, cors_origins: &[http::HeaderValue]) -> Router {
+    let mut routes =
+        with_routes(Router::new(), api_routes()).layer(axum::middleware::from_fn(span::traced));
+    if !cors_origins.is_empty() {
+        routes = routes.layer(
+            tower_http::cors::CorsLayer::new()
+                .allow_origin(tower_http::cors::AllowOrigin::list(
+                    cors_origins.iter().cloned(),
+                ))
+                .allow_methods([http::Method::GET])
+                .allow_headers([header::AUTHORIZATION, header::ACCEPT])
+                .max_age(std::time::Duration::from_secs(3600)),
+        );
+    }
+    routes
         .merge(with_routes(Router::new(), plain_routes()))
         .with_state(api)
 }

@@ -107,6 +107,8 @@ pub struct Options {
     /// How the app's own channel connects: TLS with this config, or plaintext when `None`.
     pub client_tls: Option<ClientTlsConfig>,
     pub read_limits: ReadLimits,
+    /// Origins allowed to call the HTTP API from a browser.
+    pub cors_origins: Vec<http::HeaderValue>,
 }
 
 impl Default for Options {
@@ -123,6 +125,7 @@ impl Default for Options {
             tls: None,
             client_tls: None,
             read_limits: ReadLimits::default(),
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -170,6 +173,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         read_limits: options.read_limits,
         health_interval: options.health_interval,
         tls: options.tls,
+        cors_origins: options.cors_origins,
     };
     // Migrated already (through the test's own store), so the server is ready at once.
     let server_store = Store::connect_lazy(&db).unwrap();

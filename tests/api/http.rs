@@ -702,3 +702,60 @@ async fn a_read_shed_under_load_is_429_with_retry_after() {
     assert_eq!(running.await.unwrap().unwrap().status(), StatusCode::OK);
     queued.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn only_the_configured_origins_get_cors_headers() {
+    let allowed = "https://bi.example.com";
+    let app = spawn_app_with(Options {
+        cors_origins: vec![allowed.parse().unwrap()],
+        ..Options::default()
+    })
+    .await;
+    let path = "/v1/metrics/nps?start=2026-01-01&end=2026-02-01";
+    let from = |origin: &str| {
+        client()
+            .get(app.url(path))
+            .bearer_auth(&app.key)
+            .header("origin", origin)
+            .send()
+    };
+    let ok = from(allowed).await.unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert_eq!(ok.headers()["access-control-allow-origin"], allowed);
+    let other = from("https://elsewhere.example").await.unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+
+    // A browser asks first whether it may send the key.
+    let preflight = client()
+        .request(reqwest::Method::OPTIONS, app.url(path))
+        .header("origin", allowed)
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-headers", "authorization")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    assert_eq!(preflight.headers()["access-control-allow-origin"], allowed);
+    let headers = preflight.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_lowercase();
+    assert!(headers.contains("authorization"), "{headers}");
+
+    // Without the setting, no origin gets CORS headers.
+    let plain = spawn_app().await;
+    let answer = client()
+        .get(plain.url(path))
+        .bearer_auth(&plain.key)
+        .header("origin", allowed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert!(
+        answer
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+}
