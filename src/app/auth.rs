@@ -57,9 +57,24 @@ pub struct Credentials<'a> {
 pub struct Caller {
     pub tenant: TenantId,
     pub scopes: Scopes,
+    /// When the caller stops waiting: every read of the call is bounded by it.
+    pub deadline: Option<Instant>,
 }
 
+/// The deadline a transport found on a request (`grpc-timeout`, `Request-Timeout`), kept in
+/// the request's extensions until the adapter hands it to the application with the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadline(pub Instant);
+
 impl Caller {
+    /// The same caller, bounded by `deadline` when there is one.
+    pub fn with_deadline(self, deadline: Option<&Deadline>) -> Self {
+        Self {
+            deadline: deadline.map(|d| d.0),
+            ..self
+        }
+    }
+
     /// PERMISSION_DENIED unless the key carries `scope`.
     pub fn require(&self, scope: Scope) -> Result<(), Error> {
         if self.scopes.allows(scope) {
@@ -113,6 +128,7 @@ impl Authenticator {
             Ok(key) => Ok(Caller {
                 tenant: key.tenant,
                 scopes: key.scopes,
+                deadline: None,
             }),
             Err(error) => {
                 if matches!(error, Error::Unauthenticated(_))

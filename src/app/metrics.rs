@@ -104,6 +104,7 @@ impl Metrics {
                 query,
                 &plan.boundaries,
                 plan.group_limit(),
+                caller.deadline,
             )
             .await?;
         check_groups(&rows, &plan, "group_by")?;
@@ -132,6 +133,7 @@ impl Metrics {
                 &parsed.query,
                 &plan.boundaries,
                 plan.group_limit(),
+                caller.deadline,
             )
             .await?;
         check_groups(&rows, &plan, "query.group_by")?;
@@ -166,7 +168,7 @@ impl Metrics {
         let category_at = q.by_nps_category.then(|| q.range.start());
         let spans = self
             .store
-            .customer_spans(&caller.tenant, &bounds, category_at)
+            .customer_spans(&caller.tenant, &bounds, category_at, caller.deadline)
             .await?;
         let last = bounds.len() as i64 - 1;
         let mut total = RetentionCounts::default();
@@ -224,7 +226,13 @@ impl Metrics {
         let _permit = self.admission.admit(&caller.tenant).await?;
         let rows = self
             .store
-            .cohort_activity(&caller.tenant, plan.grid(), plan.cohorts_end(), q.periods)
+            .cohort_activity(
+                &caller.tenant,
+                plan.grid(),
+                plan.cohorts_end(),
+                q.periods,
+                caller.deadline,
+            )
             .await?;
         plan.build(&rows)
             .map_err(|e| Error::Internal(anyhow::anyhow!(e)))

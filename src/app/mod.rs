@@ -11,7 +11,7 @@ pub mod paging;
 mod records;
 
 pub use admission::{Admission, ReadLimits};
-pub use auth::{Authenticator, Caller, Credentials};
+pub use auth::{Authenticator, Caller, Credentials, Deadline};
 pub use calendars::Calendars;
 pub use metrics::Metrics;
 pub use records::{ListQuery, Listed, Records};

@@ -9,7 +9,7 @@ use super::{
 use crate::{
     domain::{Filter, Interaction, SurveyKind, SurveyResponse, TimeRange},
     error::Error,
-    storage::{BatchOutcomes, RecordBatch, Store},
+    storage::{BatchOutcomes, PageRequest, RecordBatch, Store},
 };
 
 /// The rows of a drill-down listing, filtered like the metrics.
@@ -101,8 +101,11 @@ impl Records {
                 query.range,
                 &query.filter,
                 query.kind,
-                after.as_ref(),
-                page_size,
+                PageRequest {
+                    after: after.as_ref(),
+                    limit: page_size,
+                },
+                caller.deadline,
             )
             .await?;
         Ok(Listed {
@@ -133,8 +136,11 @@ impl Records {
                 &caller.tenant,
                 query.range,
                 &query.filter,
-                after.as_ref(),
-                page_size,
+                PageRequest {
+                    after: after.as_ref(),
+                    limit: page_size,
+                },
+                caller.deadline,
             )
             .await?;
         Ok(Listed {

@@ -1,10 +1,10 @@
-//! The caller's deadline, taken from the `grpc-timeout` header and handed to storage for the
-//! whole call, so that the database stops a query the caller no longer waits for. (tonic
-//! itself drops the handler when the deadline passes; this carries it one level further.)
+//! The caller's deadline, taken from the `grpc-timeout` header and kept in the request's
+//! extensions as an `app::Deadline`; the adapter hands it to the application with the
+//! caller, and every read passes it down to PostgreSQL, so that the database stops a query
+//! the caller no longer waits for. (tonic itself drops the handler when the deadline
+//! passes; this carries it one level further.)
 
 use std::{
-    future::Future,
-    pin::Pin,
     task::{Context, Poll},
     time::{Duration, Instant},
 };
@@ -12,9 +12,9 @@ use std::{
 use http::HeaderMap;
 use tower::{Layer, Service};
 
-use crate::storage::with_deadline;
+use crate::app::Deadline;
 
-/// Runs every call under its deadline (`Server::builder().layer(DeadlineLayer)`).
+/// Records every call's deadline (`Server::builder().layer(DeadlineLayer)`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DeadlineLayer;
 
@@ -34,23 +34,22 @@ pub struct DeadlineService<S> {
 impl<S, B> Service<http::Request<B>> for DeadlineService<S>
 where
     S: Service<http::Request<B>>,
-    S::Future: Send + 'static,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+    type Future = S::Future;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let timeout = grpc_timeout(request.headers());
-        let call = self.inner.call(request);
-        match timeout {
-            Some(timeout) => Box::pin(with_deadline(Instant::now() + timeout, call)),
-            None => Box::pin(call),
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        if let Some(timeout) = grpc_timeout(request.headers()) {
+            request
+                .extensions_mut()
+                .insert(Deadline(Instant::now() + timeout));
         }
+        self.inner.call(request)
     }
 }
 

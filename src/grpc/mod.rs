@@ -23,7 +23,7 @@ pub(crate) use rpc_span::Headers;
 pub use rpc_span::{RpcSpan, RpcSpanLayer};
 
 use crate::{
-    app::{Authenticator, Caller, Credentials},
+    app::{Authenticator, Caller, Credentials, Deadline},
     domain::Scope,
     error::Error,
 };
@@ -42,7 +42,10 @@ async fn authorize<T>(
             .and_then(|value| value.to_str().ok()),
         peer: request.remote_addr().map(|addr| addr.ip()),
     };
-    let caller = auth.authenticate(credentials).await?;
+    let caller = auth
+        .authenticate(credentials)
+        .await?
+        .with_deadline(request.extensions().get::<Deadline>());
     if let Some(RpcSpan(span)) = request.extensions().get() {
         span.record("cxmetrics.tenant", caller.tenant.as_str());
     }

@@ -30,7 +30,7 @@ use tonic_health::server::HealthService;
 
 use self::{problem::problem, query::Request};
 use crate::{
-    app::{Authenticator, Caller, Credentials, Metrics, Records},
+    app::{Authenticator, Caller, Credentials, Deadline, Metrics, Records},
     domain::Scope,
     error::Error,
 };
@@ -73,7 +73,11 @@ impl HttpApi {
             authorization: header.or(from_query.as_deref()),
             peer: peer(parts),
         };
-        let caller = self.auth.authenticate(credentials).await?;
+        let caller = self
+            .auth
+            .authenticate(credentials)
+            .await?
+            .with_deadline(parts.extensions.get::<Deadline>());
         tracing::Span::current().record("cxmetrics.tenant", caller.tenant.as_str());
         caller.require(Scope::Read)?;
         Ok(caller)

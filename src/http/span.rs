@@ -20,7 +20,7 @@ use tracing::{Instrument, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::problem::problem;
-use crate::{error::Error, grpc::Headers, storage::with_deadline};
+use crate::{app::Deadline, error::Error, grpc::Headers};
 
 /// The header that bounds a request, in seconds (`Request-Timeout: 2.5`); without it, a
 /// read is bounded by the service's read timeout alone. (`grpc-timeout` works too.)
@@ -30,7 +30,7 @@ pub const TIMEOUT_HEADER: &str = "request-timeout";
 const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
 
 /// Runs the request in its SERVER span, under its deadline when it has one.
-pub async fn traced(request: Request, next: Next) -> Response {
+pub async fn traced(mut request: Request, next: Next) -> Response {
     let method = request.method().as_str().to_owned();
     let route = request
         .extensions()
@@ -54,15 +54,18 @@ pub async fn traced(request: Request, next: Next) -> Response {
         let _ = span.set_parent(parent);
     }
     let timeout = request_timeout(request.headers());
+    if let Some(Ok(timeout)) = &timeout {
+        // Handed to the application with the caller, and down to every read.
+        request
+            .extensions_mut()
+            .insert(Deadline(Instant::now() + *timeout));
+    }
     let call = next.run(request);
     let response = match timeout {
-        Some(Ok(timeout)) => {
-            let bounded = with_deadline(Instant::now() + timeout, call);
-            tokio::time::timeout(timeout, bounded)
-                .instrument(span.clone())
-                .await
-                .unwrap_or_else(|_| problem(Error::DeadlineExceeded))
-        }
+        Some(Ok(timeout)) => tokio::time::timeout(timeout, call)
+            .instrument(span.clone())
+            .await
+            .unwrap_or_else(|_| problem(Error::DeadlineExceeded)),
         Some(Err(error)) => problem(error),
         None => call.instrument(span.clone()).await,
     };

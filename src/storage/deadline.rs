@@ -2,14 +2,11 @@
 //! the caller's remaining deadline (capped by the service's own read timeout), so that
 //! PostgreSQL stops working on a query as soon as nobody waits for its answer any more.
 //!
-//! The deadline travels with the call as a task-local value, set once per call by the gRPC
-//! layer (`with_deadline`), the way the tracing span does, so that every read below it is
-//! bounded without threading a parameter through each function.
+//! The deadline is an explicit value of each read: the transports take it from the request
+//! (`grpc-timeout`, `Request-Timeout`), hand it to the application layer with the caller,
+//! and the application passes it down to every read it makes.
 
-use std::{
-    future::Future,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use sqlx::{
     Execute, Postgres,
@@ -20,20 +17,9 @@ use sqlx::{
 use super::{Store, trace::traced};
 use crate::error::Error;
 
-tokio::task_local! {
-    static DEADLINE: Instant;
-}
-
-/// Runs `call` with `deadline` as the deadline of every read it makes.
-pub async fn with_deadline<F: Future>(deadline: Instant, call: F) -> F::Output {
-    DEADLINE.scope(deadline, call).await
-}
-
-/// The time left until the current call's deadline, if it has one.
-fn remaining() -> Option<Duration> {
-    DEADLINE
-        .try_with(|deadline| deadline.saturating_duration_since(Instant::now()))
-        .ok()
+/// The time left until `deadline`, if there is one.
+fn remaining(deadline: Option<Instant>) -> Option<Duration> {
+    deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()))
 }
 
 /// `statement_timeout` for a read: the remaining deadline or the cap, whichever is shorter,
@@ -45,13 +31,14 @@ fn statement_timeout(remaining: Option<Duration>, cap: Duration) -> Option<u128>
 
 impl Store {
     /// Runs one read statement (on the read replica, when there is one) in a transaction
-    /// bounded by the caller's deadline.
+    /// bounded by the caller's `deadline`.
     pub(crate) async fn read_rows(
         &self,
         query: Query<'_, Postgres, PgArguments>,
+        deadline: Option<Instant>,
     ) -> Result<Vec<PgRow>, Error> {
-        let timeout =
-            statement_timeout(remaining(), self.read_timeout).ok_or(Error::DeadlineExceeded)?;
+        let timeout = statement_timeout(remaining(deadline), self.read_timeout)
+            .ok_or(Error::DeadlineExceeded)?;
         // One round trip opens the transaction and bounds it (a number, not caller input).
         let begin = format!("begin read only; set local statement_timeout = {timeout}");
         let read = async {
@@ -103,12 +90,12 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn the_deadline_is_seen_inside_its_call_only() {
-        assert_eq!(remaining(), None);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let inside = with_deadline(deadline, async { remaining() }).await;
-        assert!(inside.is_some_and(|left| left <= Duration::from_secs(5)));
-        assert_eq!(remaining(), None);
+    #[test]
+    fn the_time_left_counts_down_to_the_deadline() {
+        assert_eq!(remaining(None), None);
+        let left = remaining(Some(Instant::now() + Duration::from_secs(5))).unwrap();
+        assert!(left <= Duration::from_secs(5) && left > Duration::from_secs(4));
+        let passed = Instant::now().checked_sub(Duration::from_secs(1));
+        assert_eq!(remaining(passed), passed.map(|_| Duration::ZERO));
     }
 }

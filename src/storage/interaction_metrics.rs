@@ -22,6 +22,7 @@ impl Store {
         query: &MetricQuery,
         boundaries: &[DateTime<Utc>],
         group_limit: usize,
+        deadline: Option<std::time::Instant>,
     ) -> Result<Vec<Bucketed<InteractionTimes>>, Error> {
         let (Some(first), Some(last)) = (boundaries.first(), boundaries.last()) else {
             return Ok(Vec::new());
@@ -45,7 +46,7 @@ impl Store {
         filters::push_interaction_filter(&mut qb, &query.filter);
         filters::push_limited_groups_tail(&mut qb, grouped, group_limit);
         let query = qb.build();
-        let rows = self.read_rows(query).await?;
+        let rows = self.read_rows(query, deadline).await?;
         rows.iter()
             .map(|row| {
                 Ok(Bucketed {
@@ -70,6 +71,7 @@ impl Store {
         tenant: &TenantId,
         boundaries: &[DateTime<Utc>],
         category_at: Option<DateTime<Utc>>,
+        deadline: Option<std::time::Instant>,
     ) -> Result<Vec<CustomerSpan>, Error> {
         let latest_nps = if category_at.is_some() {
             "(select r.score from survey_responses r
@@ -91,7 +93,7 @@ impl Store {
             .bind(boundaries)
             .bind(SurveyKind::Nps.code())
             .bind(category_at);
-        let rows = self.read_rows(query).await?;
+        let rows = self.read_rows(query, deadline).await?;
         rows.iter()
             .map(|row| {
                 Ok(CustomerSpan {
@@ -114,6 +116,7 @@ impl Store {
         boundaries: &[DateTime<Utc>],
         cohorts_end: DateTime<Utc>,
         periods: usize,
+        deadline: Option<std::time::Instant>,
     ) -> Result<Vec<CohortActivity>, Error> {
         let sql = "with activity as (
                  select customer_id, respond_time as t from survey_responses where tenant_id = $1
@@ -136,7 +139,7 @@ impl Store {
             .bind(boundaries)
             .bind(cohorts_end)
             .bind(i32::try_from(periods).map_err(|e| Error::Internal(e.into()))?);
-        let rows = self.read_rows(query).await?;
+        let rows = self.read_rows(query, deadline).await?;
         rows.iter()
             .map(|row| {
                 let buckets = boundaries.len().saturating_sub(1);

@@ -28,17 +28,25 @@ pub struct Page<T> {
     pub next: Option<Cursor>,
 }
 
+/// Which page to read: the rows after `after` (from the first without), at most `limit`.
+#[derive(Debug, Clone, Copy)]
+pub struct PageRequest<'a> {
+    pub after: Option<&'a Cursor>,
+    pub limit: usize,
+}
+
 impl Store {
-    #[tracing::instrument(skip_all, fields(limit = limit as i64))]
+    #[tracing::instrument(skip_all, fields(limit = page.limit as i64))]
     pub async fn list_survey_responses(
         &self,
         tenant: &TenantId,
         range: TimeRange,
         filter: &Filter,
         kind: Option<SurveyKind>,
-        after: Option<&Cursor>,
-        limit: usize,
+        page: PageRequest<'_>,
+        deadline: Option<std::time::Instant>,
     ) -> Result<Page<SurveyResponse>, Error> {
+        let PageRequest { after, limit } = page;
         let mut qb = QueryBuilder::new(
             "select r.response_id, r.survey_id, r.kind, r.score, r.scale_min, r.scale_max,
                     r.customer_id, r.interaction_id, r.channel, r.respond_time, r.comment,
@@ -62,7 +70,7 @@ impl Store {
         qb.push(" order by r.respond_time, r.response_id limit ")
             .push_bind(limit as i64 + 1);
         let query = qb.build();
-        let rows = self.read_rows(query).await?;
+        let rows = self.read_rows(query, deadline).await?;
         let items = rows
             .iter()
             .map(survey_response)
@@ -73,15 +81,16 @@ impl Store {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(limit = limit as i64))]
+    #[tracing::instrument(skip_all, fields(limit = page.limit as i64))]
     pub async fn list_interactions(
         &self,
         tenant: &TenantId,
         range: TimeRange,
         filter: &Filter,
-        after: Option<&Cursor>,
-        limit: usize,
+        page: PageRequest<'_>,
+        deadline: Option<std::time::Instant>,
     ) -> Result<Page<Interaction>, Error> {
+        let PageRequest { after, limit } = page;
         let mut qb = QueryBuilder::new(
             "select i.interaction_id, i.customer_id, i.channel, i.agent_id, i.team_id,
                     i.open_time, i.first_response_time, i.resolve_time, i.attributes,
@@ -98,7 +107,7 @@ impl Store {
         qb.push(" order by i.open_time, i.interaction_id limit ")
             .push_bind(limit as i64 + 1);
         let query = qb.build();
-        let rows = self.read_rows(query).await?;
+        let rows = self.read_rows(query, deadline).await?;
         let items = rows
             .iter()
             .map(interaction)

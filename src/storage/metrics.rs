@@ -27,6 +27,7 @@ impl Store {
         query: &MetricQuery,
         boundaries: &[DateTime<Utc>],
         group_limit: usize,
+        deadline: Option<std::time::Instant>,
     ) -> Result<Vec<BucketCount>, Error> {
         let (Some(first), Some(last)) = (boundaries.first(), boundaries.last()) else {
             return Ok(Vec::new());
@@ -57,7 +58,7 @@ impl Store {
         qb.push(" group by 1, 2, 3, 4, 5");
         filters::push_limited_groups_tail(&mut qb, grouped, group_limit);
         let query = qb.build();
-        let rows = self.read_rows(query).await?;
+        let rows = self.read_rows(query, deadline).await?;
         rows.iter()
             .map(|row| {
                 Ok(BucketCount {

@@ -25,9 +25,8 @@ use anyhow::Context;
 use sqlx::{Connection, PgConnection, PgPool, postgres::PgConnectOptions};
 
 pub use calendars::StoredCalendar;
-pub use deadline::with_deadline;
 pub use keys::{KeyRow, StoredKey};
-pub use listing::{Cursor, Page};
+pub use listing::{Cursor, Page, PageRequest};
 pub use records::{BatchOutcomes, RecordBatch};
 
 /// The embedded migrations of `migrations/`.
