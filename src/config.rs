@@ -14,7 +14,7 @@ mod otlp;
 mod tls;
 
 pub use otlp::{OtlpArgs, OtlpSettings};
-pub use tls::{TlsArgs, TlsSettings};
+pub use tls::{TLS_HANDSHAKE_TIMEOUT, TlsArgs, TlsSettings};
 
 #[derive(Debug, Parser)]
 #[command(

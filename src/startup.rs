@@ -5,10 +5,16 @@
 //! most the grace period. Health reports NOT_SERVING until the database has been reached
 //! and migrated, and whenever it stops answering.
 
-use std::{future::Future, net::SocketAddr, time::Duration};
+use std::{future::Future, net::SocketAddr, pin::Pin, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+use tokio::{
+    net::{TcpListener, TcpStream},
+    sync::{Semaphore, mpsc, oneshot},
+    task::JoinHandle,
+};
+use tokio_rustls::{TlsAcceptor, server::TlsStream};
+use tokio_stream::{StreamExt, wrappers::ReceiverStream};
 use tonic::{
     codec::CompressionEncoding, service::Routes, transport::Server, transport::server::TcpIncoming,
 };
@@ -20,6 +26,7 @@ use tonic_health::{
 use crate::{
     app::{Admission, Authenticator, Calendars, Metrics, Records},
     config::Settings,
+    config::TLS_HANDSHAKE_TIMEOUT,
     grpc::{CalendarApi, DeadlineLayer, FeedbackApi, MetricsApi, RpcSpanLayer},
     http::{self, HttpApi},
     proto::{
@@ -147,7 +154,7 @@ impl Application {
             let _ = draining_tx.send(());
         };
         let incoming = TcpIncoming::from(self.listener).with_nodelay(Some(true));
-        let mut builder = Server::builder()
+        let builder = Server::builder()
             // HTTP/1.1 for the HTTP API's clients; gRPC and HTTP/2 clients negotiate h2.
             .accept_http1(true)
             .initial_stream_window_size(STREAM_WINDOW_BYTES)
@@ -156,12 +163,8 @@ impl Application {
             .http2_adaptive_window(Some(false))
             .max_concurrent_streams(self.settings.max_streams_per_connection);
         let tls = match &self.settings.tls {
-            Some(tls) => {
-                builder = builder
-                    .tls_config(tls.server_config())
-                    .context("configuring TLS")?;
-                if tls.is_mutual() { "mutual" } else { "on" }
-            }
+            Some(tls) if tls.is_mutual() => "mutual",
+            Some(_) => "on",
             None => "off",
         };
         tracing::info!(%addr, tls, "cxmetrics listening");
@@ -179,11 +182,20 @@ impl Application {
             .into_axum_router()
             .merge(http)
             .fallback(http::fallback);
-        let server = builder
+        let router = builder
             .layer(RpcSpanLayer)
             .layer(DeadlineLayer)
-            .add_routes(Routes::from(routes))
-            .serve_with_incoming_shutdown(incoming, signal);
+            .add_routes(Routes::from(routes));
+        let server: Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> =
+            match &self.settings.tls {
+                Some(tls) => {
+                    Box::pin(router.serve_with_incoming_shutdown(
+                        tls_incoming(incoming, tls.acceptor()),
+                        signal,
+                    ))
+                }
+                None => Box::pin(router.serve_with_incoming_shutdown(incoming, signal)),
+            };
         tokio::pin!(server);
         let grace = self.settings.shutdown_grace;
         tokio::select! {
@@ -197,6 +209,54 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// TLS handshakes that may run at once; further connections wait to be accepted.
+const MAX_TLS_HANDSHAKES: usize = 256;
+
+/// The TLS connections of `incoming`: each handshake runs in its own task, under a timeout
+/// and at most `MAX_TLS_HANDSHAKES` at once, so that a slow or silent client holds up
+/// nobody else; a failed handshake drops only its own connection. The acceptor offers both
+/// h2 and http/1.1, so HTTP/1.1 clients of the HTTP API are served over TLS too.
+fn tls_incoming(
+    incoming: TcpIncoming,
+    acceptor: TlsAcceptor,
+) -> impl tokio_stream::Stream<Item = Result<TlsStream<TcpStream>, std::io::Error>> {
+    let (tx, rx) = mpsc::channel(MAX_TLS_HANDSHAKES);
+    tokio::spawn(async move {
+        tokio::pin!(incoming);
+        let handshakes = Arc::new(Semaphore::new(MAX_TLS_HANDSHAKES));
+        loop {
+            let tcp = tokio::select! {
+                next = incoming.next() => match next {
+                    Some(Ok(tcp)) => tcp,
+                    Some(Err(error)) => {
+                        tracing::debug!(%error, "accepting a connection failed");
+                        continue;
+                    }
+                    None => break,
+                },
+                // The server stopped: stop accepting.
+                () = tx.closed() => break,
+            };
+            // The semaphore is never closed.
+            let Ok(permit) = handshakes.clone().acquire_owned().await else {
+                break;
+            };
+            let (acceptor, tx) = (acceptor.clone(), tx.clone());
+            tokio::spawn(async move {
+                let _permit = permit;
+                match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                    Ok(Ok(tls)) => {
+                        let _ = tx.send(Ok(tls)).await;
+                    }
+                    Ok(Err(error)) => tracing::debug!(%error, "TLS handshake failed"),
+                    Err(_) => tracing::debug!("TLS handshake timed out"),
+                }
+            });
+        }
+    });
+    ReceiverStream::new(rx)
 }
 
 /// Resolves `grace` after draining began; never if it did not.

@@ -4,12 +4,14 @@
 use std::{
     fmt,
     path::{Path, PathBuf},
+    sync::Arc,
     time::Duration,
 };
 
 use anyhow::{anyhow, bail};
 use clap::Args;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+use tokio_rustls::TlsAcceptor;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
 /// TLS files. A certificate and its key turn TLS on; a client CA also requires clients to
@@ -42,7 +44,7 @@ const TLS_KEY: Setting = Setting("--tls-key", "CXMETRICS_TLS_KEY");
 const TLS_CLIENT_CA: Setting = Setting("--tls-client-ca", "CXMETRICS_TLS_CLIENT_CA");
 
 /// How long a client gets to finish the TLS handshake.
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl TlsArgs {
     /// Reads and checks the files: `None` without TLS settings, an error naming the setting
@@ -79,8 +81,39 @@ impl TlsArgs {
             }
             None => false,
         };
-        Ok(Some(TlsSettings { config, mutual }))
+        let acceptor = acceptor(&cert, &key, self.tls_client_ca.as_deref())
+            .map_err(|e| anyhow!("{TLS_CERT}, {TLS_KEY} or {TLS_CLIENT_CA}: unusable: {e}"))?;
+        Ok(Some(TlsSettings { mutual, acceptor }))
     }
+}
+
+/// The rustls acceptor the server terminates TLS with: the same identity and client CA as
+/// `config`, offering both HTTP/2 and HTTP/1.1 by ALPN (tonic's own acceptor offers h2
+/// only, which HTTP/1.1 clients of the HTTP API cannot use).
+fn acceptor(cert: &[u8], key: &[u8], client_ca: Option<&Path>) -> anyhow::Result<TlsAcceptor> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let certs = CertificateDer::pem_slice_iter(cert).collect::<Result<Vec<_>, _>>()?;
+    let key = PrivateKeyDer::from_pem_slice(key)?;
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?;
+    let builder = match client_ca {
+        Some(path) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for ca in CertificateDer::pem_slice_iter(&read(TLS_CLIENT_CA, path)?) {
+                roots.add(ca?)?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_single_cert(certs, key)?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
 /// Builds the acceptor tonic will build, to fail at start rather than at the first call.
@@ -125,13 +158,14 @@ pub(super) fn read_private_key(setting: Setting, path: &Path) -> anyhow::Result<
 /// Checked TLS material, ready for the server.
 #[derive(Clone)]
 pub struct TlsSettings {
-    config: ServerTlsConfig,
     mutual: bool,
+    acceptor: TlsAcceptor,
 }
 
 impl TlsSettings {
-    pub fn server_config(&self) -> ServerTlsConfig {
-        self.config.clone()
+    /// The acceptor that serves both HTTP/2 and HTTP/1.1 over TLS.
+    pub fn acceptor(&self) -> TlsAcceptor {
+        self.acceptor.clone()
     }
 
     /// Whether clients must present a certificate.

@@ -454,9 +454,20 @@ async fn the_http_api_is_served_over_the_same_tls_as_grpc() {
         command.output()
     };
     let ca = pki.path("ca.pem");
+    // Clients that connect and never finish a handshake hold up nobody else.
+    let mut silent = Vec::new();
+    for _ in 0..20 {
+        silent.push(tokio::net::TcpStream::connect(app.addr).await.unwrap());
+    }
     let trusted = curl(&["--cacert", ca.to_str().unwrap()]).await.unwrap();
     assert_eq!(String::from_utf8(trusted.stdout).unwrap(), "200 2");
+    // A client that speaks only HTTP/1.1 (as some BI tools do) is served over TLS too.
+    let http1 = curl(&["--cacert", ca.to_str().unwrap(), "--http1.1"])
+        .await
+        .unwrap();
+    assert_eq!(String::from_utf8(http1.stdout).unwrap(), "200 1.1");
     // Without the CA the handshake fails: no answer at all.
     let untrusted = curl(&[]).await.unwrap();
     assert_eq!(String::from_utf8(untrusted.stdout).unwrap(), "000 0");
+    drop(silent);
 }
