@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{
+    Listed,
     auth::Caller,
     paging::{self, Fingerprint},
 };
@@ -54,7 +55,7 @@ impl Calendars {
         caller: &Caller,
         page_size: usize,
         page_token: &str,
-    ) -> Result<(Vec<StoredCalendar>, String), Error> {
+    ) -> Result<Listed<StoredCalendar>, Error> {
         let fingerprint = Fingerprint::new(&caller.tenant, "calendars").finish();
         let after = paging::decode(page_token, fingerprint)?;
         let mut calendars = self
@@ -78,7 +79,10 @@ impl Calendars {
             ),
             _ => String::new(),
         };
-        Ok((calendars, next_page_token))
+        Ok(Listed {
+            items: calendars,
+            next_page_token,
+        })
     }
 
     pub async fn delete(&self, caller: &Caller, calendar_id: &str) -> Result<bool, Error> {

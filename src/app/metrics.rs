@@ -13,7 +13,7 @@ use crate::{
         calendar::{BusinessClock, Calendar},
         cohorts::{Cohort, CohortPlan},
         query::{CohortQuery, MAX_CELLS, MAX_GROUPS, ResponseTimeQuery, RetentionQuery},
-        report::{self, Report, ReportPlan, exceeds_groups},
+        report::{self, GroupReport, Point, Report, ReportPlan, exceeds_groups},
         response_times::{
             InteractionTimes, Measured, ResponseTimeChange, ResponseTimeStats, wall_seconds,
         },
@@ -187,7 +187,10 @@ impl Metrics {
             bounds
                 .iter()
                 .zip(bucket_counts(&spans, bounds.len() - 1))
-                .map(|(t, c)| (*t, RetentionStats::from(c)))
+                .map(|(t, c)| Point {
+                    start: *t,
+                    stats: RetentionStats::from(c),
+                })
                 .collect()
         } else {
             Vec::new()
@@ -197,7 +200,11 @@ impl Metrics {
                 .into_iter()
                 .map(|key| {
                     let counts = groups.get(key).copied().unwrap_or_default();
-                    (key.to_owned(), RetentionStats::from(counts))
+                    GroupReport {
+                        key: key.to_owned(),
+                        stats: RetentionStats::from(counts),
+                        series: Vec::new(),
+                    }
                 })
                 .collect()
         } else {

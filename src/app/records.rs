@@ -9,7 +9,7 @@ use super::{
 use crate::{
     domain::{Filter, Interaction, SurveyKind, SurveyResponse, TimeRange},
     error::Error,
-    storage::{BatchOutcomes, PageRequest, RecordBatch, Store},
+    storage::{BatchOutcomes, Erased, PageRequest, RecordBatch, Store},
 };
 
 /// The rows of a drill-down listing, filtered like the metrics.
@@ -70,15 +70,15 @@ impl Records {
         &self,
         caller: &Caller,
         customer_id: &str,
-    ) -> Result<(u64, u64, u64), Error> {
+    ) -> Result<Erased, Error> {
         let erased = self
             .store
             .delete_customer_data(&caller.tenant, customer_id)
             .await?;
         tracing::info!(
-            responses = erased.0,
-            interactions = erased.1,
-            customers = erased.2,
+            responses = erased.survey_responses,
+            interactions = erased.interactions,
+            customers = erased.customers,
             "erased customer data"
         );
         Ok(erased)

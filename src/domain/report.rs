@@ -69,6 +69,13 @@ pub fn exceeds_groups<T>(rows: &[Bucketed<T>], limit: usize) -> bool {
         .any(|r| groups.insert(r.group.as_str()) && groups.len() > limit)
 }
 
+/// One bucket of a series: where it starts, and its stats.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Point<S> {
+    pub start: DateTime<Utc>,
+    pub stats: S,
+}
+
 /// One group of a report: its key, its stats over the range, and with a granularity its own
 /// dense series, point for point at the same start times as the report's series.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,7 +83,7 @@ pub struct GroupReport<S> {
     pub key: String,
     pub stats: S,
     /// One point per bucket, empty ones included; empty without a granularity.
-    pub series: Vec<(DateTime<Utc>, S)>,
+    pub series: Vec<Point<S>>,
 }
 
 /// A computed report for stats type `S` and change type `C`.
@@ -84,7 +91,7 @@ pub struct GroupReport<S> {
 pub struct Report<S, C = Change> {
     pub total: S,
     /// One point per bucket, empty ones included; empty without a granularity.
-    pub series: Vec<(DateTime<Utc>, S)>,
+    pub series: Vec<Point<S>>,
     /// One entry per group, ordered by key; empty without a group_by.
     pub groups: Vec<GroupReport<S>>,
     pub previous: Option<S>,
@@ -148,9 +155,12 @@ fn dense_series<T, S>(
     plan: &ReportPlan,
     per_bucket: &[Vec<T>],
     stats: &impl Fn(&[T]) -> S,
-) -> Vec<(DateTime<Utc>, S)> {
+) -> Vec<Point<S>> {
     (plan.first_current()..per_bucket.len())
-        .map(|b| (plan.boundaries[b], stats(&per_bucket[b])))
+        .map(|b| Point {
+            start: plan.boundaries[b],
+            stats: stats(&per_bucket[b]),
+        })
         .collect()
 }
 
@@ -234,6 +244,16 @@ mod tests {
         items.iter().sum()
     }
 
+    fn points(days: &[DateTime<Utc>], values: [i64; 3]) -> Vec<Point<i64>> {
+        days.iter()
+            .zip(values)
+            .map(|(start, stats)| Point {
+                start: *start,
+                stats,
+            })
+            .collect()
+    }
+
     #[test]
     fn each_group_has_a_dense_series_without_the_previous_period() {
         let query = query(Some(Granularity::Day));
@@ -258,16 +278,16 @@ mod tests {
                 GroupReport {
                     key: "chat".into(),
                     stats: 7,
-                    series: vec![(days[0], 1), (days[1], 0), (days[2], 6)],
+                    series: points(&days, [1, 0, 6]),
                 },
                 GroupReport {
                     key: "email".into(),
                     stats: 8,
-                    series: vec![(days[0], 0), (days[1], 8), (days[2], 0)],
+                    series: points(&days, [0, 8, 0]),
                 },
             ]
         );
-        assert_eq!(report.series, [(days[0], 1), (days[1], 8), (days[2], 6)]);
+        assert_eq!(report.series, points(&days, [1, 8, 6]));
         assert_eq!((report.total, report.previous), (15, Some(100)));
     }
 

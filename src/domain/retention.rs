@@ -8,6 +8,8 @@
 //! customers and periods there are.
 
 /// Counts of one period `[s, e)`, computed by storage.
+use super::report::{GroupReport, Point};
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RetentionCounts {
     /// Active at s: acquired before s, not churned before s.
@@ -121,8 +123,9 @@ pub fn bucket_counts(spans: &[CustomerSpan], buckets: usize) -> Vec<RetentionCou
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetentionReport {
     pub total: RetentionStats,
-    pub series: Vec<(chrono::DateTime<chrono::Utc>, RetentionStats)>,
-    pub groups: Vec<(String, RetentionStats)>,
+    pub series: Vec<Point<RetentionStats>>,
+    /// One group per NPS category, without a series of its own.
+    pub groups: Vec<GroupReport<RetentionStats>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -207,13 +207,13 @@ impl CalendarService for CalendarApi {
         let caller = authorize(&self.auth, &request, Scope::Read).await?;
         let request = request.into_inner();
         let page_size = paging::page_size(request.page_size)?;
-        let (calendars, next_page_token) = self
+        let page = self
             .calendars
             .list(&caller, page_size, &request.page_token)
             .await?;
         Ok(Response::new(pb::ListCalendarsResponse {
-            calendars: calendars.into_iter().map(to_pb).collect(),
-            next_page_token,
+            calendars: page.items.into_iter().map(to_pb).collect(),
+            next_page_token: page.next_page_token,
         }))
     }
 

@@ -181,12 +181,11 @@ impl FeedbackService for FeedbackApi {
         checker
             .finish(|| Some(()))
             .map_err(Error::InvalidArgument)?;
-        let (responses, interactions, customers) =
-            self.records.erase_customer(&caller, &customer_id).await?;
+        let erased = self.records.erase_customer(&caller, &customer_id).await?;
         Ok(Response::new(pb::DeleteCustomerDataResponse {
-            deleted_survey_responses: responses as i64,
-            deleted_interactions: interactions as i64,
-            deleted_customers: customers as i64,
+            deleted_survey_responses: erased.survey_responses as i64,
+            deleted_interactions: erased.interactions as i64,
+            deleted_customers: erased.customers as i64,
         }))
     }
 

@@ -105,17 +105,17 @@ impl MetricsService for MetricsApi {
             series: report
                 .series
                 .into_iter()
-                .map(|(t, stats)| pb::RetentionPoint {
-                    start_time: Some(to_timestamp(t)),
-                    stats: Some(reports::retention(stats)),
+                .map(|p| pb::RetentionPoint {
+                    start_time: Some(to_timestamp(p.start)),
+                    stats: Some(reports::retention(p.stats)),
                 })
                 .collect(),
             groups: report
                 .groups
                 .into_iter()
-                .map(|(key, stats)| pb::RetentionGroup {
-                    key,
-                    stats: Some(reports::retention(stats)),
+                .map(|g| pb::RetentionGroup {
+                    key: g.key,
+                    stats: Some(reports::retention(g.stats)),
                 })
                 .collect(),
         }))

@@ -5,7 +5,7 @@ use super::convert::to_timestamp;
 use crate::{
     domain::{
         cohorts::Cohort,
-        report::{GroupReport, Report},
+        report::{GroupReport, Point, Report},
         response_times::{DurationStats, ResponseTimeChange, ResponseTimeStats, SlaStats},
         retention::RetentionStats,
         stats::{CesStats, Change, CsatStats, NpsStats},
@@ -63,12 +63,12 @@ pub struct GroupParts<P> {
 }
 
 fn points<S, P>(
-    series: Vec<(chrono::DateTime<chrono::Utc>, S)>,
+    series: Vec<Point<S>>,
     stats: &impl Fn(S) -> P,
 ) -> Vec<(prost_types::Timestamp, P)> {
     series
         .into_iter()
-        .map(|(t, s)| (to_timestamp(t), stats(s)))
+        .map(|p| (to_timestamp(p.start), stats(p.stats)))
         .collect()
 }
 

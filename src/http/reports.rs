@@ -14,7 +14,7 @@ use super::table::{Cell, Column, Kind, Table, row_json};
 use crate::domain::{
     MetricQuery,
     cohorts::Cohort,
-    report::{GroupReport, Report},
+    report::{GroupReport, Point, Report},
     response_times::{DurationStats, ResponseTimeChange, ResponseTimeStats, SlaStats},
     retention::{RetentionReport, RetentionStats},
     stats::{CesStats, Change, CsatStats, NpsStats},
@@ -270,7 +270,7 @@ impl Shape {
 struct Group<'a, S> {
     key: &'a str,
     stats: &'a S,
-    series: &'a [(chrono::DateTime<chrono::Utc>, S)],
+    series: &'a [Point<S>],
 }
 
 impl<'a, S> From<&'a GroupReport<S>> for Group<'a, S> {
@@ -288,7 +288,7 @@ fn rows<S: Stats>(
     shape: &Shape,
     stats: &[Column],
     total: &S,
-    series: &[(chrono::DateTime<chrono::Utc>, S)],
+    series: &[Point<S>],
     groups: &[Group<'_, S>],
 ) -> Vec<Vec<Cell>> {
     let at = |t: &chrono::DateTime<chrono::Utc>| Some(Cell::time(*t, shape.zone));
@@ -297,7 +297,7 @@ fn rows<S: Stats>(
         (false, false) => vec![shape.row(None, None, total.cells(stats))],
         (true, false) => series
             .iter()
-            .map(|(t, s)| shape.row(at(t), None, s.cells(stats)))
+            .map(|p| shape.row(at(&p.start), None, p.stats.cells(stats)))
             .collect(),
         (false, true) => groups
             .iter()
@@ -308,12 +308,12 @@ fn rows<S: Stats>(
             .flat_map(|g| {
                 g.series
                     .iter()
-                    .map(move |(t, s)| shape.row(at(t), key(g), s.cells(stats)))
+                    .map(move |p| shape.row(at(&p.start), key(g), p.stats.cells(stats)))
             })
             .collect(),
         (true, true) => series
             .iter()
-            .map(|(t, s)| shape.row(at(t), None, s.cells(stats)))
+            .map(|p| shape.row(at(&p.start), None, p.stats.cells(stats)))
             .chain(
                 groups
                     .iter()
@@ -358,15 +358,7 @@ pub fn retention(report: &RetentionReport, zone: Tz, bucketed: bool) -> Table {
     };
     let stats = report.total.columns();
     let mut table = Table::new(shape.columns(stats.clone()));
-    let groups: Vec<Group<'_, RetentionStats>> = report
-        .groups
-        .iter()
-        .map(|(key, stats)| Group {
-            key,
-            stats,
-            series: &[],
-        })
-        .collect();
+    let groups: Vec<Group<'_, RetentionStats>> = report.groups.iter().map(Group::from).collect();
     table.rows = rows(&shape, &stats, &report.total, &report.series, &groups);
     let mut summary = Map::new();
     summary.insert(

@@ -27,7 +27,7 @@ use sqlx::{Connection, PgConnection, PgPool, postgres::PgConnectOptions};
 pub use calendars::StoredCalendar;
 pub use keys::{KeyRow, StoredKey};
 pub use listing::{Cursor, Page, PageRequest};
-pub use records::{BatchOutcomes, RecordBatch};
+pub use records::{BatchOutcomes, Erased, RecordBatch};
 
 /// The embedded migrations of `migrations/`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();

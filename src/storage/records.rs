@@ -87,7 +87,7 @@ impl Store {
         &self,
         tenant: &TenantId,
         customer_id: &str,
-    ) -> Result<(u64, u64, u64), Error> {
+    ) -> Result<Erased, Error> {
         let mut tx = traced("begin", self.pool.begin()).await?;
         let mut erased = [0; 3];
         for (sql, count) in [
@@ -102,9 +102,21 @@ impl Store {
             *count = traced(sql, query.execute(&mut *tx)).await?.rows_affected();
         }
         traced("commit", tx.commit()).await?;
-        let [responses, interactions, customers] = erased;
-        Ok((responses, interactions, customers))
+        let [survey_responses, interactions, customers] = erased;
+        Ok(Erased {
+            survey_responses,
+            interactions,
+            customers,
+        })
     }
+}
+
+/// How many records of each type an erasure deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Erased {
+    pub survey_responses: u64,
+    pub interactions: u64,
+    pub customers: u64,
 }
 
 /// Splits `records` into consecutive ranges in which no id repeats.
