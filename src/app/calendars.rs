@@ -9,9 +9,9 @@ use super::{
     paging::{self, Fingerprint},
 };
 use crate::{
-    domain::{TenantId, WriteOutcome, calendar::Calendar},
+    domain::{TenantId, calendar::Calendar},
     error::Error,
-    storage::{Cursor, Store, StoredCalendar},
+    storage::{Cursor, Store, StoredCalendar, UpsertedCalendar},
 };
 
 /// Loads a calendar a request names, NOT_FOUND naming `field` when the tenant has none.
@@ -41,7 +41,7 @@ impl Calendars {
         &self,
         caller: &Caller,
         calendar: &Calendar,
-    ) -> Result<(WriteOutcome, StoredCalendar), Error> {
+    ) -> Result<UpsertedCalendar, Error> {
         self.store.upsert_calendar(&caller.tenant, calendar).await
     }
 

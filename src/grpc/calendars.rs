@@ -183,10 +183,10 @@ impl CalendarService for CalendarApi {
         let caller = authorize(&self.auth, &request, Scope::Write).await?;
         let raw = required(request.into_inner().calendar, "calendar")?;
         let parsed = calendar(raw).map_err(|v| under(v, "calendar"))?;
-        let (outcome, stored) = self.calendars.upsert(&caller, &parsed).await?;
+        let upserted = self.calendars.upsert(&caller, &parsed).await?;
         Ok(Response::new(pb::UpsertCalendarResponse {
-            outcome: convert::outcome(outcome) as i32,
-            calendar: Some(to_pb(stored)),
+            outcome: convert::outcome(upserted.outcome) as i32,
+            calendar: Some(to_pb(upserted.stored)),
         }))
     }
 

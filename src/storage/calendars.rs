@@ -17,6 +17,13 @@ use crate::{
 };
 
 /// A calendar with the time it was last created or changed.
+/// What an upsert did, and the calendar as it is now stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpsertedCalendar {
+    pub outcome: WriteOutcome,
+    pub stored: StoredCalendar,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredCalendar {
     pub calendar: Calendar,
@@ -73,7 +80,7 @@ impl Store {
         &self,
         tenant: &TenantId,
         calendar: &Calendar,
-    ) -> Result<(WriteOutcome, StoredCalendar), Error> {
+    ) -> Result<UpsertedCalendar, Error> {
         let hours = calendar.weekly_hours();
         let sql = "insert into calendars as c (tenant_id, calendar_id, time_zone, open_days,
                                          open_starts, open_ends, holidays, update_time)
@@ -112,7 +119,7 @@ impl Store {
             calendar: calendar.clone(),
             update_time: row.try_get("update_time")?,
         };
-        Ok((outcome, stored))
+        Ok(UpsertedCalendar { outcome, stored })
     }
 
     pub async fn get_calendar(

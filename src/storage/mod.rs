@@ -24,7 +24,7 @@ use std::{
 use anyhow::Context;
 use sqlx::{Connection, PgConnection, PgPool, postgres::PgConnectOptions};
 
-pub use calendars::StoredCalendar;
+pub use calendars::{StoredCalendar, UpsertedCalendar};
 pub use keys::{KeyRow, StoredKey};
 pub use listing::{Cursor, Page, PageRequest};
 pub use records::{BatchOutcomes, Erased, RecordBatch};
