@@ -2,14 +2,14 @@
 //! right to erasure, and the drill-down listings with their page tokens.
 
 use super::{
-    admission::Admission,
+    admission::{Admission, Permit},
     auth::Caller,
     paging::{self, Fingerprint},
 };
 use crate::{
     domain::{Filter, Interaction, SurveyKind, SurveyResponse, TimeRange},
     error::Error,
-    storage::{BatchOutcomes, Erased, PageRequest, RecordBatch, Store},
+    storage::{BatchOutcomes, Cursor, Erased, Page, PageRequest, RecordBatch, Store},
 };
 
 /// The rows of a drill-down listing, filtered like the metrics.
@@ -91,9 +91,9 @@ impl Records {
         page_size: usize,
         page_token: &str,
     ) -> Result<Listed<SurveyResponse>, Error> {
-        let fingerprint = query.fingerprint(caller, "survey_responses");
-        let after = paging::decode(page_token, fingerprint)?;
-        let _permit = self.admission.admit(&caller.tenant).await?;
+        let turn = self
+            .turn(caller, query, "survey_responses", page_token)
+            .await?;
         let page = self
             .store
             .list_survey_responses(
@@ -101,17 +101,11 @@ impl Records {
                 query.range,
                 &query.filter,
                 query.kind,
-                PageRequest {
-                    after: after.as_ref(),
-                    limit: page_size,
-                },
+                turn.request(page_size),
                 caller.deadline,
             )
             .await?;
-        Ok(Listed {
-            items: page.items,
-            next_page_token: token(page.next, fingerprint),
-        })
+        Ok(turn.listed(page))
     }
 
     pub async fn list_interactions(
@@ -127,30 +121,63 @@ impl Records {
                 "does not apply to interactions",
             ));
         }
-        let fingerprint = query.fingerprint(caller, "interactions");
-        let after = paging::decode(page_token, fingerprint)?;
-        let _permit = self.admission.admit(&caller.tenant).await?;
+        let turn = self.turn(caller, query, "interactions", page_token).await?;
         let page = self
             .store
             .list_interactions(
                 &caller.tenant,
                 query.range,
                 &query.filter,
-                PageRequest {
-                    after: after.as_ref(),
-                    limit: page_size,
-                },
+                turn.request(page_size),
                 caller.deadline,
             )
             .await?;
-        Ok(Listed {
-            items: page.items,
-            next_page_token: token(page.next, fingerprint),
+        Ok(turn.listed(page))
+    }
+}
+
+impl Records {
+    /// Checks the page token against the query and admits the read.
+    async fn turn(
+        &self,
+        caller: &Caller,
+        query: &ListQuery,
+        listing: &str,
+        page_token: &str,
+    ) -> Result<PageTurn, Error> {
+        let fingerprint = query.fingerprint(caller, listing);
+        let after = paging::decode(page_token, fingerprint)?;
+        let permit = self.admission.admit(&caller.tenant).await?;
+        Ok(PageTurn {
+            fingerprint,
+            after,
+            _permit: permit,
         })
     }
 }
 
-fn token(next: Option<crate::storage::Cursor>, fingerprint: [u8; 16]) -> String {
-    next.map(|c| paging::encode(&c, fingerprint))
-        .unwrap_or_default()
+/// One admitted page read: where it starts, and the fingerprint its next token carries.
+struct PageTurn {
+    fingerprint: [u8; 16],
+    after: Option<Cursor>,
+    _permit: Permit,
+}
+
+impl PageTurn {
+    fn request(&self, limit: usize) -> PageRequest<'_> {
+        PageRequest {
+            after: self.after.as_ref(),
+            limit,
+        }
+    }
+
+    fn listed<T>(self, page: Page<T>) -> Listed<T> {
+        Listed {
+            items: page.items,
+            next_page_token: page
+                .next
+                .map(|c| paging::encode(&c, self.fingerprint))
+                .unwrap_or_default(),
+        }
+    }
 }
