@@ -10,9 +10,9 @@ use std::{
 
 use anyhow::{anyhow, bail};
 use clap::Args;
+use rustls::server::{WebPkiClientVerifier, danger::ClientCertVerifier};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use tokio_rustls::TlsAcceptor;
-use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
 /// TLS files. A certificate and its key turn TLS on; a client CA also requires clients to
 /// present a certificate it signed (mutual TLS).
@@ -61,54 +61,42 @@ impl TlsArgs {
         };
         let cert = read_certificates(TLS_CERT, cert_path)?;
         let key = read_private_key(TLS_KEY, key_path)?;
-        let mut config = ServerTlsConfig::new()
-            .identity(Identity::from_pem(&cert, &key))
-            .timeout(TLS_HANDSHAKE_TIMEOUT);
-        check(&config).map_err(|e| {
+        let identity_error = |e: anyhow::Error| {
             anyhow!(
                 "{TLS_CERT} {} and {TLS_KEY} {} do not make a usable identity: {e}",
                 cert_path.display(),
                 key_path.display()
             )
-        })?;
+        };
+        let mut acceptor = acceptor(&cert, &key, None).map_err(identity_error)?;
         let mutual = match &self.tls_client_ca {
             Some(path) => {
                 let ca = read_certificates(TLS_CLIENT_CA, path)?;
-                config = config.client_ca_root(Certificate::from_pem(ca));
-                check(&config)
+                let verifier = client_verifier(&ca)
                     .map_err(|e| anyhow!("{TLS_CLIENT_CA} {}: unusable CA: {e}", path.display()))?;
+                acceptor = self::acceptor(&cert, &key, Some(verifier)).map_err(identity_error)?;
                 true
             }
             None => false,
         };
-        let acceptor = acceptor(&cert, &key, self.tls_client_ca.as_deref())
-            .map_err(|e| anyhow!("{TLS_CERT}, {TLS_KEY} or {TLS_CLIENT_CA}: unusable: {e}"))?;
         Ok(Some(TlsSettings { mutual, acceptor }))
     }
 }
 
-/// The rustls acceptor the server terminates TLS with: the same identity and client CA as
-/// `config`, offering both HTTP/2 and HTTP/1.1 by ALPN (tonic's own acceptor offers h2
-/// only, which HTTP/1.1 clients of the HTTP API cannot use).
-fn acceptor(cert: &[u8], key: &[u8], client_ca: Option<&Path>) -> anyhow::Result<TlsAcceptor> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+/// The rustls acceptor the server terminates TLS with, offering both HTTP/2 and HTTP/1.1 by
+/// ALPN (tonic's own acceptor offers h2 only, which HTTP/1.1 clients of the HTTP API cannot
+/// use); clients must present a certificate `verifier` accepts when there is one.
+fn acceptor(
+    cert: &[u8],
+    key: &[u8],
+    verifier: Option<Arc<dyn ClientCertVerifier>>,
+) -> anyhow::Result<TlsAcceptor> {
     let certs = CertificateDer::pem_slice_iter(cert).collect::<Result<Vec<_>, _>>()?;
     let key = PrivateKeyDer::from_pem_slice(key)?;
-    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+    let builder = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?;
-    let builder = match client_ca {
-        Some(path) => {
-            let mut roots = rustls::RootCertStore::empty();
-            for ca in CertificateDer::pem_slice_iter(&read(TLS_CLIENT_CA, path)?) {
-                roots.add(ca?)?;
-            }
-            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-                Arc::new(roots),
-                provider,
-            )
-            .build()?;
-            builder.with_client_cert_verifier(verifier)
-        }
+    let builder = match verifier {
+        Some(verifier) => builder.with_client_cert_verifier(verifier),
         None => builder.with_no_client_auth(),
     };
     let mut config = builder.with_single_cert(certs, key)?;
@@ -116,12 +104,17 @@ fn acceptor(cert: &[u8], key: &[u8], client_ca: Option<&Path>) -> anyhow::Result
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-/// Builds the acceptor tonic will build, to fail at start rather than at the first call.
-fn check(config: &ServerTlsConfig) -> Result<(), String> {
-    Server::builder()
-        .tls_config(config.clone())
-        .map(drop)
-        .map_err(|e| anyhow::Error::from(e).root_cause().to_string())
+/// Accepts client certificates signed by a CA of the PEM bundle `ca`.
+fn client_verifier(ca: &[u8]) -> anyhow::Result<Arc<dyn ClientCertVerifier>> {
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in CertificateDer::pem_slice_iter(ca) {
+        roots.add(certificate?)?;
+    }
+    Ok(WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider()).build()?)
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
 }
 
 fn read(setting: Setting, path: &Path) -> anyhow::Result<Vec<u8>> {
