@@ -5,6 +5,7 @@ mod api_key;
 pub mod buckets;
 pub mod calendar;
 pub mod cohorts;
+pub mod grains;
 pub mod parse;
 pub mod query;
 mod records;
