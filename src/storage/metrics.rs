@@ -1,20 +1,40 @@
 //! Aggregation queries of the survey metrics: counts per score, per scale, per bucket and per
 //! group, computed in PostgreSQL; the arithmetic happens in `domain::stats`.
 //!
-//! Buckets are passed in as an array of boundaries and assigned with `width_bucket`, which
+//! A query that filters and groups by survey and channel at most is read from the rollups
+//! (migrations/20261201000001_survey_rollups.sql): each bucket as whole UTC slots of the
+//! rollup grains plus, when a boundary is not on a quarter-hour, slivers of raw rows
+//! (`domain::grains`). Any other query (attribute filters, agent or team through the linked
+//! interaction) counts the raw rows, bucketed by `width_bucket` over the boundaries, which
 //! the planner estimates well (grouping by `date_trunc(..., zone)` it does not).
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
+use sqlx::{Postgres, QueryBuilder, Row};
 
 use super::{Store, bucket_index, filters};
 use crate::{
     domain::{
-        GroupBy, MetricQuery, ScoreScale, SurveyKind, TenantId, report::BucketCount,
+        GroupBy, MetricQuery, ScoreScale, SurveyKind, TenantId,
+        grains::{self, Grain},
+        report::BucketCount,
         stats::ScoreCount,
     },
     error::Error,
 };
+
+/// Rollup grain 4: whole UTC days over every survey and channel.
+const ALL_DIMENSIONS_DAY: i16 = 4;
+
+/// Whether the rollups hold every dimension `query` filters or groups by.
+pub fn rollups_serve(query: &MetricQuery) -> bool {
+    let filter = &query.filter;
+    !filter.uses_interaction()
+        && filter.attributes.is_empty()
+        && matches!(
+            query.group_by,
+            None | Some(GroupBy::Survey) | Some(GroupBy::Channel)
+        )
+}
 
 impl Store {
     /// Counts survey responses of `kind` per bucket of `boundaries` (`[b0, b1, ..., bn]`,
@@ -29,36 +49,19 @@ impl Store {
         group_limit: usize,
         deadline: Option<std::time::Instant>,
     ) -> Result<Vec<BucketCount>, Error> {
-        let (Some(first), Some(last)) = (boundaries.first(), boundaries.last()) else {
+        if boundaries.len() < 2 {
             return Ok(Vec::new());
-        };
+        }
         let buckets = boundaries.len() - 1;
-        let group_by = query.group_by.as_ref();
         let grouped = query.group_by.is_some();
         let mut qb = filters::limited_groups_head(grouped);
-        qb.push("select width_bucket(r.respond_time, ");
-        qb.push_bind(boundaries.to_vec())
-            .push("::timestamptz[]) - 1 as bucket, ");
-        filters::push_response_group(&mut qb, group_by);
-        qb.push(
-            " as grp, r.score, r.scale_min, r.scale_max, count(*) as n from survey_responses r",
-        );
-        if query.filter.uses_interaction() || group_by.is_some_and(GroupBy::uses_interaction) {
-            qb.push(filters::LINKED_INTERACTION);
+        if rollups_serve(query) {
+            push_rollup_counts(&mut qb, tenant, kind, query, boundaries);
+        } else {
+            push_raw_counts(&mut qb, tenant, kind, query, boundaries);
         }
-        qb.push(" where r.tenant_id = ")
-            .push_bind(tenant.as_str().to_owned())
-            .push(" and r.kind = ")
-            .push_bind(kind.code())
-            .push(" and r.respond_time >= ")
-            .push_bind(*first)
-            .push(" and r.respond_time < ")
-            .push_bind(*last);
-        filters::push_response_filter(&mut qb, &query.filter);
-        qb.push(" group by 1, 2, 3, 4, 5");
         filters::push_limited_groups_tail(&mut qb, grouped, group_limit);
-        let query = qb.build();
-        let rows = self.read_rows(query, deadline).await?;
+        let rows = self.read_rows(qb.build(), deadline).await?;
         rows.iter()
             .map(|row| {
                 Ok(BucketCount {
@@ -76,4 +79,96 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// Rows (bucket, grp, score, scale_min, scale_max, n) from the raw responses, bucketed with
+/// `width_bucket` (0-based).
+fn push_raw_counts(
+    qb: &mut QueryBuilder<'static, Postgres>,
+    tenant: &TenantId,
+    kind: SurveyKind,
+    query: &MetricQuery,
+    boundaries: &[DateTime<Utc>],
+) {
+    let group_by = query.group_by.as_ref();
+    qb.push("select width_bucket(r.respond_time, ");
+    qb.push_bind(boundaries.to_vec())
+        .push("::timestamptz[]) - 1 as bucket, ");
+    filters::push_response_group(qb, group_by);
+    qb.push(" as grp, r.score, r.scale_min, r.scale_max, count(*) as n from survey_responses r");
+    if query.filter.uses_interaction() || group_by.is_some_and(GroupBy::uses_interaction) {
+        qb.push(filters::LINKED_INTERACTION);
+    }
+    push_tenant_and_kind(qb, tenant, kind);
+    qb.push(" and r.respond_time >= ")
+        .push_bind(boundaries[0])
+        .push(" and r.respond_time < ")
+        .push_bind(boundaries[boundaries.len() - 1]);
+    filters::push_response_filter(qb, &query.filter);
+    qb.push(" group by 1, 2, 3, 4, 5");
+}
+
+/// The same rows from the rollups' slots, plus the raw rows of the slivers no slot covers.
+/// Unfiltered, ungrouped queries read whole days from grain 4, a row per score and scale.
+fn push_rollup_counts(
+    qb: &mut QueryBuilder<'static, Postgres>,
+    tenant: &TenantId,
+    kind: SurveyKind,
+    query: &MetricQuery,
+    boundaries: &[DateTime<Utc>],
+) {
+    let cover = grains::cover(boundaries);
+    let mut slots = cover.slot_columns();
+    let filter = &query.filter;
+    if query.group_by.is_none() && filter.survey_ids.is_empty() && filter.channels.is_empty() {
+        for grain in &mut slots.grains {
+            if *grain == Grain::Day.code() {
+                *grain = ALL_DIMENSIONS_DAY;
+            }
+        }
+    }
+    let group_by = query.group_by.as_ref();
+    qb.push("select bucket, grp, score, scale_min, scale_max, sum(n)::int8 as n from (select p.bucket, ");
+    filters::push_response_group(qb, group_by);
+    qb.push(" as grp, r.score, r.scale_min, r.scale_max, r.n from unnest(")
+        .push_bind(slots.grains)
+        .push("::int2[], ")
+        .push_bind(slots.from)
+        .push("::timestamptz[], ")
+        .push_bind(slots.to)
+        .push("::timestamptz[], ")
+        .push_bind(slots.buckets)
+        .push("::int4[]) as p (grain, slot_from, slot_to, bucket) join survey_rollups r on r.tenant_id = ")
+        .push_bind(tenant.as_str().to_owned())
+        .push(" and r.kind = ")
+        .push_bind(kind.code())
+        .push(" and r.grain = p.grain and r.slot >= p.slot_from and r.slot < p.slot_to where true");
+    filters::push_response_filter(qb, filter);
+    if !cover.slivers.is_empty() {
+        let slivers = cover.sliver_columns();
+        qb.push(" union all select p.bucket, ");
+        filters::push_response_group(qb, group_by);
+        qb.push(" as grp, r.score, r.scale_min, r.scale_max, 1 from unnest(")
+            .push_bind(slivers.from)
+            .push("::timestamptz[], ")
+            .push_bind(slivers.to)
+            .push("::timestamptz[], ")
+            .push_bind(slivers.buckets)
+            .push("::int4[]) as p (sliver_from, sliver_to, bucket) join survey_responses r on r.respond_time >= p.sliver_from and r.respond_time < p.sliver_to");
+        push_tenant_and_kind(qb, tenant, kind);
+        filters::push_response_filter(qb, filter);
+    }
+    qb.push(") counted group by 1, 2, 3, 4, 5 having sum(n) <> 0");
+}
+
+/// ` where r.tenant_id = ... and r.kind = ...`.
+fn push_tenant_and_kind(
+    qb: &mut QueryBuilder<'static, Postgres>,
+    tenant: &TenantId,
+    kind: SurveyKind,
+) {
+    qb.push(" where r.tenant_id = ")
+        .push_bind(tenant.as_str().to_owned())
+        .push(" and r.kind = ")
+        .push_bind(kind.code());
 }
