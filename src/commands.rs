@@ -1,9 +1,10 @@
-//! The non-serving subcommands: `migrate` and `keys create | list | revoke`.
+//! The non-serving subcommands: `migrate`, `keys create | list | revoke` and
+//! `rollups rebuild | verify`.
 
 use anyhow::{Context, bail};
 
 use crate::{
-    config::{DbArgs, KeysCommand},
+    config::{DbArgs, KeysCommand, RollupsCommand},
     domain::{NewApiKey, Scopes, TenantId},
     storage::Store,
 };
@@ -69,6 +70,48 @@ pub async fn keys(command: &KeysCommand) -> anyhow::Result<()> {
                 bail!("no key with id {id}");
             }
             println!("revoked key {id}");
+        }
+    }
+    Ok(())
+}
+
+fn tenant_arg(tenant: Option<&String>) -> anyhow::Result<Option<TenantId>> {
+    tenant
+        .map(|t| TenantId::parse(t).map_err(|e| anyhow::anyhow!("--tenant: {e}")))
+        .transpose()
+}
+
+pub async fn rollups(command: &RollupsCommand) -> anyhow::Result<()> {
+    match command {
+        RollupsCommand::Rebuild { db, tenant } => {
+            let tenant = tenant_arg(tenant.as_ref())?;
+            let store = connect(db).await?;
+            let rows = store
+                .rebuild_rollups(tenant.as_ref())
+                .await
+                .context("rebuilding the rollups")?;
+            println!("rebuilt the rollups: {rows} rows");
+        }
+        RollupsCommand::Verify { db, tenant } => {
+            let tenant = tenant_arg(tenant.as_ref())?;
+            let store = connect(db).await?;
+            let checks = store
+                .verify_rollups(tenant.as_ref())
+                .await
+                .context("verifying the rollups")?;
+            let mut differing = 0;
+            for check in &checks {
+                println!("{}: {} differing keys", check.table, check.differing_keys);
+                for example in &check.examples {
+                    println!("  {example}");
+                }
+                differing += check.differing_keys;
+            }
+            if differing > 0 {
+                bail!(
+                    "{differing} rollup keys differ from the raw records; `cxmetrics rollups rebuild` recomputes them"
+                );
+            }
         }
     }
     Ok(())

@@ -56,6 +56,31 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Maintain the metric rollups.
+    Rollups {
+        #[command(subcommand)]
+        command: RollupsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RollupsCommand {
+    /// Recompute the rollups from the raw records, online: writes go on meanwhile.
+    Rebuild {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Only this tenant's rollups; every tenant's without it.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Compare the rollups with the raw records; exits non-zero on any difference.
+    Verify {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Only this tenant's rollups; every tenant's without it.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -46,5 +46,6 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Migrate(db) => commands::migrate(&db).await,
         Command::Keys { command } => commands::keys(&command).await,
+        Command::Rollups { command } => commands::rollups(&command).await,
     }
 }

@@ -301,8 +301,29 @@ fn retry_delays() -> impl Iterator<Item = Duration> {
 fn spawn_readiness(reporter: HealthReporter, store: Store, every: Duration) -> JoinHandle<()> {
     tokio::spawn(async move {
         migrate_with_backoff(&store).await;
-        health_check(&reporter, &store, every).await;
+        // Both run until the task is aborted at shutdown.
+        tokio::join!(
+            health_check(&reporter, &store, every),
+            compact_rollups(&store)
+        );
     })
+}
+
+/// Folds the rollups' deltas as they arrive: at once while there are more, otherwise every
+/// second. Any number of processes may do this at the same time (the folding is exact under
+/// concurrency), so every process does it and none needs electing.
+async fn compact_rollups(store: &Store) {
+    loop {
+        let pause = match store.compact_rollups().await {
+            Ok(0) => Duration::from_secs(1),
+            Ok(_) => Duration::ZERO,
+            Err(error) => {
+                tracing::warn!(%error, "cannot compact the rollups; retrying");
+                Duration::from_secs(5)
+            }
+        };
+        tokio::time::sleep(pause).await;
+    }
 }
 
 async fn migrate_with_backoff(store: &Store) {

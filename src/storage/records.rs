@@ -55,7 +55,8 @@ impl Store {
         let mut outcomes = BatchOutcomes::default();
         for run in unique_runs(&batch.survey_responses, |r| &r.response_id) {
             let rows = &batch.survey_responses[run];
-            let returned = upsert_survey_responses(&mut tx, tenant, rows).await?;
+            let returned =
+                upsert_survey_responses(&mut tx, tenant, &by_id(rows, |r| &r.response_id)).await?;
             outcomes.survey_responses.extend(outcomes_of(
                 rows.iter().map(|r| r.response_id.as_str()),
                 returned,
@@ -63,7 +64,8 @@ impl Store {
         }
         for run in unique_runs(&batch.interactions, |r| &r.interaction_id) {
             let rows = &batch.interactions[run];
-            let returned = upsert_interactions(&mut tx, tenant, rows).await?;
+            let returned =
+                upsert_interactions(&mut tx, tenant, &by_id(rows, |r| &r.interaction_id)).await?;
             outcomes.interactions.extend(outcomes_of(
                 rows.iter().map(|r| r.interaction_id.as_str()),
                 returned,
@@ -71,7 +73,8 @@ impl Store {
         }
         for run in unique_runs(&batch.customers, |r| &r.customer_id) {
             let rows = &batch.customers[run];
-            let returned = upsert_customers(&mut tx, tenant, rows).await?;
+            let returned =
+                upsert_customers(&mut tx, tenant, &by_id(rows, |r| &r.customer_id)).await?;
             outcomes.customers.extend(outcomes_of(
                 rows.iter().map(|r| r.customer_id.as_str()),
                 returned,
@@ -138,6 +141,14 @@ fn unique_runs<T>(records: &[T], id: impl Fn(&T) -> &String) -> Vec<Range<usize>
     runs
 }
 
+/// `records` in the order of their ids. Every statement writes its rows in this one order,
+/// so two batches that share ids lock them in the same order and never deadlock.
+fn by_id<T>(records: &[T], id: impl Fn(&T) -> &String) -> Vec<&T> {
+    let mut sorted: Vec<&T> = records.iter().collect();
+    sorted.sort_by(|a, b| id(a).cmp(id(b)));
+    sorted
+}
+
 /// Maps the returned `(id, created)` rows back onto the input ids; ids not returned were
 /// unchanged.
 fn outcomes_of<'a>(
@@ -166,7 +177,7 @@ fn column<T, U>(rows: &[T], f: impl Fn(&T) -> U) -> Vec<U> {
 async fn upsert_survey_responses(
     conn: &mut PgConnection,
     tenant: &TenantId,
-    rows: &[SurveyResponse],
+    rows: &[&SurveyResponse],
 ) -> Result<HashMap<String, bool>, Error> {
     let sql =
         "insert into survey_responses as stored (tenant_id, response_id, survey_id, kind, score,
@@ -205,7 +216,7 @@ async fn upsert_survey_responses(
 async fn upsert_interactions(
     conn: &mut PgConnection,
     tenant: &TenantId,
-    rows: &[Interaction],
+    rows: &[&Interaction],
 ) -> Result<HashMap<String, bool>, Error> {
     let sql = "insert into interactions as stored (tenant_id, interaction_id, customer_id, channel,
          agent_id, team_id, open_time, first_response_time, resolve_time, attributes,
@@ -239,7 +250,7 @@ async fn upsert_interactions(
 async fn upsert_customers(
     conn: &mut PgConnection,
     tenant: &TenantId,
-    rows: &[Customer],
+    rows: &[&Customer],
 ) -> Result<HashMap<String, bool>, Error> {
     let sql = "insert into customers as stored (tenant_id, customer_id, acquire_time, churn_time,
          attributes, update_time)

@@ -20,6 +20,7 @@ mod metrics;
 mod metrics_reference;
 mod reads;
 mod records;
+mod rollups;
 mod server;
 mod tls;
 mod validation;
