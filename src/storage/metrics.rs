@@ -138,12 +138,15 @@ fn push_rollup_counts(
         .push_bind(slots.to)
         .push("::timestamptz[], ")
         .push_bind(slots.buckets)
-        .push("::int4[]) as p (grain, slot_from, slot_to, bucket) join survey_rollups r on r.tenant_id = ")
+        .push("::int4[]) as p (grain, slot_from, slot_to, bucket) cross join lateral (select * from survey_rollups r where r.tenant_id = ")
         .push_bind(tenant.as_str().to_owned())
         .push(" and r.kind = ")
         .push_bind(kind.code())
-        .push(" and r.grain = p.grain and r.slot >= p.slot_from and r.slot < p.slot_to where true");
+        .push(" and r.grain = p.grain and r.slot >= p.slot_from and r.slot < p.slot_to");
     filters::push_response_filter(qb, filter);
+    // `offset 0` keeps the lateral subquery a parameterized index scan per slot range: the
+    // planner cannot estimate range joins against `unnest` and would scan the whole table.
+    qb.push(" offset 0) r");
     if !cover.slivers.is_empty() {
         let slivers = cover.sliver_columns();
         qb.push(" union all select p.bucket, ");
@@ -154,9 +157,11 @@ fn push_rollup_counts(
             .push_bind(slivers.to)
             .push("::timestamptz[], ")
             .push_bind(slivers.buckets)
-            .push("::int4[]) as p (sliver_from, sliver_to, bucket) join survey_responses r on r.respond_time >= p.sliver_from and r.respond_time < p.sliver_to");
+            .push("::int4[]) as p (sliver_from, sliver_to, bucket) cross join lateral (select * from survey_responses r");
         push_tenant_and_kind(qb, tenant, kind);
+        qb.push(" and r.respond_time >= p.sliver_from and r.respond_time < p.sliver_to");
         filters::push_response_filter(qb, filter);
+        qb.push(" offset 0) r");
     }
     qb.push(") counted group by 1, 2, 3, 4, 5 having sum(n) <> 0");
 }
