@@ -11,6 +11,7 @@ mod listing;
 mod metrics;
 mod pools;
 mod records;
+mod response_times;
 mod trace;
 
 use std::{
@@ -28,6 +29,7 @@ pub use calendars::{StoredCalendar, UpsertedCalendar};
 pub use keys::{KeyRow, StoredKey};
 pub use listing::{Cursor, Page, PageRequest};
 pub use records::{BatchOutcomes, Erased, RecordBatch};
+pub use response_times::ResponseTimeRead;
 
 /// The embedded migrations of `migrations/`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
