@@ -13,7 +13,9 @@ use crate::{
         cohorts::{Cohort, CohortPlan},
         query::{CohortQuery, MAX_CELLS, MAX_GROUPS, ResponseTimeQuery, RetentionQuery},
         report::{self, GroupReport, Point, Report, ReportPlan, exceeds_groups},
-        response_times::{ResponseTimeChange, ResponseTimeStats, clock_span, to_micros},
+        response_times::{
+            ResponseTimeChange, ResponseTimeStats, Summary, clock_span, rollup_cover, to_micros,
+        },
         retention::{
             RetentionCounts, RetentionReport, RetentionStats, bucket_counts, nps_category,
         },
@@ -136,11 +138,30 @@ impl Metrics {
             now,
             clock: clock.as_ref(),
         };
-        let scoped = self
-            .store
-            .response_times_exact(&read, caller.deadline)
-            .await?;
-        check_scoped_groups(&scoped, &plan, "query.group_by")?;
+        let scoped = if parsed.reads_rollups() {
+            let cuts: Vec<_> = parsed.targets.cutoffs(now).into_iter().flatten().collect();
+            let cover = rollup_cover(&plan.boundaries, &cuts);
+            let cells = self
+                .store
+                .response_times_from_rollups(&read, &cover, caller.deadline)
+                .await?;
+            check_groups(&cells, &plan, "query.group_by")?;
+            report::roll_up(
+                &parsed.query,
+                &plan,
+                &cells,
+                Summary::sketched,
+                Summary::add,
+            )
+            .map_err(|e| Error::Internal(e.into()))?
+        } else {
+            let scoped = self
+                .store
+                .response_times_exact(&read, caller.deadline)
+                .await?;
+            check_scoped_groups(&scoped, &plan, "query.group_by")?;
+            scoped
+        };
         let targets = parsed.targets;
         Ok(report::build_scoped(
             &parsed.query,

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::{
     Limits,
-    grains::Grain,
+    grains::{self, Cover, Grain},
     sketch::Sketch,
     stats::{Change, two_proportion_change},
 };
@@ -156,6 +156,108 @@ fn option_max(a: Option<f64>, b: Option<f64>) -> Option<f64> {
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
     }
+}
+
+/// Which duration a rollup row counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Measure {
+    FirstResponse,
+    Resolution,
+}
+
+impl Summary {
+    fn duration_mut(&mut self, measure: Measure) -> &mut DurationSummary {
+        match measure {
+            Measure::FirstResponse => &mut self.first_response,
+            Measure::Resolution => &mut self.resolution,
+        }
+    }
+
+    /// `n` interactions whose `measure` took `seconds` in all, in sketch bucket `bucket`.
+    /// Against a target in bucket `target_bucket` they all meet it when their bucket is
+    /// below, all breach it when above; the target's own bucket is decided row by row
+    /// (`target_part`).
+    pub fn sketch_part(
+        measure: Measure,
+        bucket: i16,
+        n: i64,
+        seconds: f64,
+        target_bucket: Option<i16>,
+    ) -> Self {
+        let mut s = Self::sketched();
+        if measure == Measure::FirstResponse {
+            s.interactions = n;
+        }
+        let d = s.duration_mut(measure);
+        d.count = n;
+        d.seconds = seconds;
+        if let Percentiles::Sketch(sketch) = &mut d.percentiles {
+            sketch.add(bucket, n);
+        }
+        match target_bucket {
+            Some(t) if bucket < t => d.met = n,
+            Some(t) if bucket > t => d.breached = n,
+            _ => {}
+        }
+        s
+    }
+
+    /// `n` interactions still without `measure`, `late` of them waiting longer than the
+    /// target.
+    pub fn waiting_part(measure: Measure, n: i64, late: i64) -> Self {
+        let mut s = Self::sketched();
+        match measure {
+            Measure::FirstResponse => {
+                s.interactions = n;
+                s.unanswered = n;
+            }
+            Measure::Resolution => s.unresolved = n,
+        }
+        s.duration_mut(measure).breached = late;
+        s
+    }
+
+    /// The exact extremes of `measure`, read inside its lowest and highest sketch bucket.
+    pub fn extremes_part(measure: Measure, min: Option<f64>, max: Option<f64>) -> Self {
+        let mut s = Self::sketched();
+        let d = s.duration_mut(measure);
+        (d.min, d.max) = (min, max);
+        s
+    }
+
+    /// The interactions of the target's own sketch bucket, judged one by one.
+    pub fn target_part(measure: Measure, met: i64, breached: i64) -> Self {
+        let mut s = Self::sketched();
+        let d = s.duration_mut(measure);
+        (d.met, d.breached) = (met, breached);
+        s
+    }
+}
+
+/// The parts of the buckets of `boundaries` for reading rollups: `grains::cover` of the
+/// buckets cut at `cuts` too (the SLA cutoffs), each part still naming its own bucket, so
+/// that every rollup slot lies wholly before or after each cutoff.
+pub fn rollup_cover(boundaries: &[DateTime<Utc>], cuts: &[DateTime<Utc>]) -> Cover {
+    let (Some(first), Some(last)) = (boundaries.first(), boundaries.last()) else {
+        return Cover::default();
+    };
+    let mut refined: Vec<DateTime<Utc>> = boundaries
+        .iter()
+        .chain(cuts.iter().filter(|c| *c > first && *c < last))
+        .copied()
+        .collect();
+    refined.sort();
+    refined.dedup();
+    // The bucket of refined window j: the last boundary at or before its start.
+    let bucket_of = |j: usize| boundaries.partition_point(|b| *b <= refined[j]) - 1;
+    let mut cover = grains::cover(&refined);
+    for s in &mut cover.slots {
+        s.bucket = bucket_of(s.bucket);
+    }
+    for s in &mut cover.slivers {
+        s.bucket = bucket_of(s.bucket);
+    }
+    cover
 }
 
 /// Everything storage aggregates over one set of interactions (a bucket, a group, ...).
@@ -370,5 +472,58 @@ mod tests {
             Some(now - chrono::Duration::microseconds(60_000_000))
         );
         assert_eq!(resolution, None);
+    }
+
+    #[test]
+    fn parts_of_a_rollup_read_never_straddle_a_cutoff() {
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        let b = [
+            at("2026-01-01T00:00:00Z"),
+            at("2026-01-02T00:00:00Z"),
+            at("2026-01-03T00:00:00Z"),
+        ];
+        let cut = at("2026-01-02T13:07:30Z");
+        let cover = rollup_cover(&b, &[cut, at("2030-01-01T00:00:00Z")]);
+        for s in &cover.slots {
+            assert!(s.to <= cut || s.from >= cut, "{s:?}");
+            assert!(b[s.bucket] <= s.from && s.to <= b[s.bucket + 1], "{s:?}");
+        }
+        let sliver = cover.slivers.iter().find(|s| s.to == cut).unwrap();
+        assert_eq!(
+            (sliver.from, sliver.bucket),
+            (at("2026-01-02T13:00:00Z"), 1)
+        );
+        assert_eq!(rollup_cover(&b, &[]), grains::cover(&b));
+    }
+
+    #[test]
+    fn parts_add_up_to_the_summary_of_their_interactions() {
+        let mut s = Summary::sketched();
+        let target = Some(crate::domain::sketch::index(60.0));
+        for part in [
+            Summary::sketch_part(
+                Measure::FirstResponse,
+                crate::domain::sketch::index(10.0),
+                2,
+                20.0,
+                target,
+            ),
+            Summary::sketch_part(
+                Measure::FirstResponse,
+                crate::domain::sketch::index(600.0),
+                1,
+                600.0,
+                target,
+            ),
+            Summary::target_part(Measure::FirstResponse, 1, 1),
+            Summary::waiting_part(Measure::FirstResponse, 3, 2),
+            Summary::extremes_part(Measure::FirstResponse, Some(9.5), Some(600.0)),
+        ] {
+            s.add(&part).unwrap();
+        }
+        assert_eq!((s.interactions, s.unanswered), (6, 3));
+        let d = &s.first_response;
+        assert_eq!((d.count, d.met, d.breached), (3, 3, 4));
+        assert_eq!((d.min, d.max, d.seconds), (Some(9.5), Some(600.0), 620.0));
     }
 }

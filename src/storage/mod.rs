@@ -6,6 +6,7 @@ mod calendars;
 mod deadline;
 mod filters;
 mod interaction_metrics;
+mod interaction_rollups;
 mod keys;
 mod listing;
 mod metrics;

@@ -1,6 +1,17 @@
 //! The response-time report's aggregates, computed in PostgreSQL: only aggregates come back,
 //! never a row per interaction.
 //!
+//! `response_times_from_rollups` reads `interaction_rollups`
+//! (migrations/20261201000002_interaction_rollups.sql) over the UTC slots that tile each
+//! bucket, plus the raw rows of the slivers no slot covers (`domain::grains`), and returns
+//! partial summaries per bucket and group that the caller adds up: counts, sums and the
+//! DDSketch per bucket index from the rollups; the exact minimum and maximum from the raw
+//! rows of the lowest and highest non-empty sketch bucket only; the SLA counts from the
+//! sketch buckets wholly below or above the target plus the raw rows of the one bucket that
+//! holds it; the unanswered that waited longer than a target from slots wholly before the
+//! cutoff (the cover is cut there). Every raw look is an index range scan
+//! (`interactions_*_bucket`), all in one statement, so in one snapshot.
+//!
 //! `response_times_exact` reads the raw interactions of the range once and aggregates them
 //! with grouping sets: per bucket, per bucket and group, and with a granularity the whole
 //! range (all groups and each group), with exact `percentile_cont`. Durations are measured in
@@ -16,8 +27,9 @@ use crate::{
     domain::{
         MetricQuery, TenantId,
         calendar::ClockColumns,
-        report::{ReportPlan, ScopeSets, Scoped},
-        response_times::{DurationSummary, PERCENTILES, Percentiles, SlaTargets, Summary},
+        grains::{Cover, Grain},
+        report::{Bucketed, ReportPlan, ScopeSets, Scoped},
+        response_times::{DurationSummary, Measure, PERCENTILES, Percentiles, SlaTargets, Summary},
     },
     error::Error,
 };
@@ -71,6 +83,234 @@ impl Store {
         }
         Ok(scoped)
     }
+}
+
+impl Store {
+    /// Partial summaries per bucket and group (the group "" when ungrouped) whose sums per
+    /// scope are the report's figures, from the rollups. `cover` tiles the buckets and is
+    /// cut at the SLA cutoffs (`response_times::rollup_cover`).
+    #[tracing::instrument(skip_all, fields(buckets = read.plan.buckets() as i64, slots = cover.slots.len() as i64, slivers = cover.slivers.len() as i64))]
+    pub async fn response_times_from_rollups(
+        &self,
+        read: &ResponseTimeRead<'_>,
+        cover: &Cover,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<Vec<Bucketed<Summary>>, Error> {
+        if read.plan.boundaries.len() < 2 {
+            return Ok(Vec::new());
+        }
+        let mut qb = QueryBuilder::new("");
+        push_rollup_read(&mut qb, read, cover);
+        let rows = self.read_rows(qb.build(), deadline).await?;
+        let buckets = read.plan.buckets();
+        rows.iter()
+            .map(|row| {
+                Ok(Bucketed {
+                    bucket: bucket_index(i64::from(row.try_get::<i32, _>("bucket")?) + 1, buckets)?,
+                    group: row.try_get("grp")?,
+                    item: rollup_part(row)?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Rollup measure codes of the migration.
+const ANSWERED: i16 = 1;
+const RESOLVED: i16 = 2;
+const UNANSWERED: i16 = 3;
+const UNRESOLVED: i16 = 4;
+/// Rollup grain 4: whole UTC days over every channel, agent and team.
+const ALL_DIMENSIONS_DAY: i16 = 4;
+
+/// The two durations: rollup measure code, the raw column that ends it, its target, and
+/// the measure code of the interactions still waiting for it.
+fn durations(targets: SlaTargets) -> [(i16, &'static str, Option<f64>, i16); 2] {
+    [
+        (
+            ANSWERED,
+            "i.first_response_time",
+            targets.first_response,
+            UNANSWERED,
+        ),
+        (RESOLVED, "i.resolve_time", targets.resolution, UNRESOLVED),
+    ]
+}
+
+/// The rollup read: rows `kind` 0 (a sketch bucket's counts: `measure`, `idx`, `n`,
+/// `seconds`, `late` waiting past the cutoff, `target_idx`), 1 (the extremes `lo`, `hi`)
+/// and 2 (the target bucket's `met`, `breached`), each with `bucket` and `grp`.
+fn push_rollup_read(
+    qb: &mut QueryBuilder<'static, Postgres>,
+    read: &ResponseTimeRead<'_>,
+    cover: &Cover,
+) {
+    let query = read.query;
+    let group_by = query.group_by.as_ref();
+    let mut slots = cover.slot_columns();
+    let filter = &query.filter;
+    let undivided = group_by.is_none()
+        && filter.channels.is_empty()
+        && filter.agent_ids.is_empty()
+        && filter.team_ids.is_empty();
+    if undivided {
+        for grain in &mut slots.grains {
+            if *grain == Grain::Day.code() {
+                *grain = ALL_DIMENSIONS_DAY;
+            }
+        }
+    }
+    let slivers = cover.sliver_columns();
+    let [first_cut, resolution_cut] = read.targets.cutoffs(read.now);
+    let tenant = read.tenant.as_str().to_owned();
+    // Rollup rows (alias `i`: their dimension columns are named as the interactions', ''
+    // for none, so the interaction filter and group expressions apply as they are).
+    qb.push("with parts as (select * from unnest(")
+        .push_bind(slots.grains)
+        .push("::int2[], ")
+        .push_bind(slots.from)
+        .push("::timestamptz[], ")
+        .push_bind(slots.to)
+        .push("::timestamptz[], ")
+        .push_bind(slots.buckets)
+        .push("::int4[]) as p (grain, part_from, part_to, bucket)), ")
+        .push("slivers as (select * from unnest(")
+        .push_bind(slivers.from)
+        .push("::timestamptz[], ")
+        .push_bind(slivers.to)
+        .push("::timestamptz[], ")
+        .push_bind(slivers.buckets)
+        .push("::int4[]) as p (part_from, part_to, bucket)), ")
+        .push("deltas as (select p.bucket, ");
+    filters::push_interaction_group(qb, group_by);
+    qb.push(
+        " as grp, i.measure, i.bucket as idx, i.slot as t, i.n, i.seconds \
+         from parts p join interaction_rollups i on i.tenant_id = ",
+    )
+    .push_bind(tenant.clone())
+    .push(" and i.grain = p.grain and i.slot >= p.part_from and i.slot < p.part_to where true");
+    filters::push_interaction_filter(qb, filter);
+    qb.push(" union all select p.bucket, ");
+    filters::push_interaction_group(qb, group_by);
+    qb.push(
+        " as grp, m.measure, m.bucket, i.open_time, 1, m.seconds \
+         from slivers p join interactions i on i.open_time >= p.part_from and i.open_time < p.part_to \
+         cross join lateral interaction_rollup_measures(i.open_time, i.first_response_time, i.resolve_time) m \
+         where i.tenant_id = ",
+    )
+    .push_bind(tenant.clone());
+    filters::push_interaction_filter(qb, filter);
+    qb.push(
+        "), sketch as (select bucket, grp, measure, idx, sum(n)::int8 as n, \
+         sum(seconds)::float8 as seconds, coalesce(sum(n) filter (where measure = ",
+    )
+    .push_bind(UNANSWERED)
+    .push(" and t < ")
+    .push_bind(first_cut)
+    .push("::timestamptz or measure = ")
+    .push_bind(UNRESOLVED)
+    .push(" and t < ")
+    .push_bind(resolution_cut)
+    .push(
+        "::timestamptz), 0)::int8 as late from deltas group by 1, 2, 3, 4 \
+         having sum(n) <> 0 or sum(seconds) <> 0), ",
+    )
+    // Only the first `limit + 1` groups: enough to tell there are more than the limit.
+    .push("cells as (select * from (select *, dense_rank() over (order by grp) as grp_rank from sketch) ranked where grp_rank <= ")
+    .push_bind(limit_plus_one(read.plan.group_limit()))
+    .push(") select 0 as kind, bucket, grp, measure, idx, n, seconds, late, \
+           null::float8 as lo, null::float8 as hi, null::int8 as met, null::int8 as breached, \
+           case measure when ")
+    .push_bind(ANSWERED)
+    .push(" then response_time_bucket(")
+    .push_bind(read.targets.first_response)
+    .push("::float8) when ")
+    .push_bind(RESOLVED)
+    .push(" then response_time_bucket(")
+    .push_bind(read.targets.resolution)
+    .push("::float8) end as target_idx from cells");
+    for (measure, end, target, _) in durations(read.targets) {
+        let seconds = format!("interaction_seconds(i.open_time, {end})");
+        let bucket = format!("response_time_bucket({seconds})");
+        // The extremes: the raw rows of the lowest and highest non-empty sketch bucket.
+        qb.push(" union all select 1, e.bucket, e.grp, e.measure, null, null, null, null, ")
+            .push(format_args!(
+                "(select min({seconds}) from interactions i where {bucket} = e.lo and "
+            ));
+        push_raw_cell(qb, read, "e");
+        qb.push(format_args!(
+            "), (select max({seconds}) from interactions i where {bucket} = e.hi and "
+        ));
+        push_raw_cell(qb, read, "e");
+        qb.push(
+            "), null, null, null from (select bucket, grp, measure, min(idx) as lo, max(idx) as hi \
+                 from cells where measure = ",
+        )
+        .push_bind(measure)
+        .push(" group by 1, 2, 3) e");
+        if let Some(target) = target {
+            // The raw rows of the target's own bucket, judged one by one.
+            qb.push(" union all select 2, c.bucket, c.grp, c.measure, null, null, null, null, null, null, ")
+                .push(format_args!("x.met, x.breached, null from (select distinct bucket, grp, measure from cells where measure = "))
+                .push_bind(measure)
+                .push(format_args!(") c cross join lateral (select count(*) filter (where {seconds} <= "))
+                .push_bind(target)
+                .push(format_args!("::float8) as met, count(*) filter (where {seconds} > "))
+                .push_bind(target)
+                .push(format_args!("::float8) as breached from interactions i where {bucket} = response_time_bucket("))
+                .push_bind(target)
+                .push("::float8) and ");
+            push_raw_cell(qb, read, "c");
+            qb.push(") x");
+        }
+    }
+}
+
+/// The raw rows of one cell (`alias`.bucket, `alias`.grp): the tenant's interactions opened
+/// in the bucket, in the group, passing the filter.
+fn push_raw_cell(
+    qb: &mut QueryBuilder<'static, Postgres>,
+    read: &ResponseTimeRead<'_>,
+    alias: &str,
+) {
+    let boundaries = read.plan.boundaries.clone();
+    qb.push("i.tenant_id = ")
+        .push_bind(read.tenant.as_str().to_owned())
+        .push(" and i.open_time >= (")
+        .push_bind(boundaries.clone())
+        .push(format_args!(
+            "::timestamptz[])[{alias}.bucket + 1] and i.open_time < ("
+        ))
+        .push_bind(boundaries)
+        .push(format_args!("::timestamptz[])[{alias}.bucket + 2] and "));
+    filters::push_interaction_group(qb, read.query.group_by.as_ref());
+    qb.push(format_args!(" = {alias}.grp"));
+    filters::push_interaction_filter(qb, &read.query.filter);
+}
+
+/// One row of the rollup read as a partial summary.
+fn rollup_part(row: &PgRow) -> Result<Summary, Error> {
+    let measure_code: i16 = row.try_get("measure")?;
+    let measure = match measure_code {
+        ANSWERED | UNANSWERED => Measure::FirstResponse,
+        RESOLVED | UNRESOLVED => Measure::Resolution,
+        other => return Err(Error::Internal(anyhow::anyhow!("rollup measure {other}"))),
+    };
+    let part = match row.try_get::<i32, _>("kind")? {
+        0 if measure_code == UNANSWERED || measure_code == UNRESOLVED => {
+            Summary::waiting_part(measure, row.try_get("n")?, row.try_get("late")?)
+        }
+        0 => Summary::sketch_part(
+            measure,
+            row.try_get("idx")?,
+            row.try_get("n")?,
+            row.try_get("seconds")?,
+            row.try_get("target_idx")?,
+        ),
+        1 => Summary::extremes_part(measure, row.try_get("lo")?, row.try_get("hi")?),
+        _ => Summary::target_part(measure, row.try_get("met")?, row.try_get("breached")?),
+    };
+    Ok(part)
 }
 
 fn limit_plus_one(limit: usize) -> i64 {
