@@ -138,6 +138,12 @@ impl Metrics {
             now,
             clock: clock.as_ref(),
         };
+        // A scope without interactions reports the percentiles of its path as well.
+        let empty = if parsed.reads_rollups() {
+            Summary::sketched()
+        } else {
+            Summary::default()
+        };
         let scoped = if parsed.reads_rollups() {
             let cuts: Vec<_> = parsed.targets.cutoffs(now).into_iter().flatten().collect();
             let cover = rollup_cover(&plan.boundaries, &cuts);
@@ -167,7 +173,7 @@ impl Metrics {
             &parsed.query,
             &plan,
             &scoped,
-            |s| ResponseTimeStats::new(s, targets),
+            |s| ResponseTimeStats::new(s.unwrap_or(&empty), targets),
             ResponseTimeStats::change_from,
         ))
     }

@@ -338,10 +338,8 @@ pub struct ResponseTimeStats {
 }
 
 impl ResponseTimeStats {
-    /// The stats of `summary` (an empty set when None) under `targets`.
-    pub fn new(summary: Option<&Summary>, targets: SlaTargets) -> Self {
-        let empty = Summary::default();
-        let s = summary.unwrap_or(&empty);
+    /// The stats of `s` under `targets`.
+    pub fn new(s: &Summary, targets: SlaTargets) -> Self {
         Self {
             interactions: s.interactions,
             unanswered: s.unanswered,

@@ -218,7 +218,7 @@ async fn run_response_times(
             resolution_target: to_duration(targets.1),
             calendar_id: String::new(),
             // The exactness test of the raw path; the rollups' answers are checked against
-            // it in `rollups.rs`.
+            // it in `interaction_rollups.rs`.
             exact: true,
         })
         .await
