@@ -33,7 +33,10 @@ create table interaction_rollups (
     check (grain between 1 and 4),
     check (measure between 1 and 4)
 );
-create index interaction_rollups_slot on interaction_rollups (tenant_id, grain, slot);
+-- Covering, so that reads are index-only scans of their slots: the rows of a slot are
+-- appended at different times and lie on as many heap pages.
+create index interaction_rollups_slot on interaction_rollups (tenant_id, grain, slot)
+    include (channel, agent_id, team_id, measure, bucket, n, seconds);
 create index interaction_rollups_fresh on interaction_rollups (tenant_id) where fresh;
 
 -- Seconds from `from_time` to `to_time`; null when either is.

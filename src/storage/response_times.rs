@@ -183,23 +183,31 @@ fn push_rollup_read(
         .push("::int4[]) as p (part_from, part_to, bucket)), ")
         .push("deltas as (select p.bucket, ");
     filters::push_interaction_group(qb, group_by);
+    // Lateral and fenced (`offset 0` keeps the planner from flattening it into a join),
+    // so that each part is an index-only range scan of its own slots (the columns are the
+    // covering index's): the planner cannot tell how few rows the parts select and would
+    // rather scan all of the tenant's rollups.
     qb.push(
-        " as grp, i.measure, i.bucket as idx, i.slot as t, i.n, i.seconds \
-         from parts p join interaction_rollups i on i.tenant_id = ",
+        " as grp, i.measure, i.bucket as idx, i.slot as t, i.n, i.seconds from parts p \
+         cross join lateral (select i.channel, i.agent_id, i.team_id, i.measure, i.bucket, \
+         i.slot, i.n, i.seconds from interaction_rollups i where i.tenant_id = ",
     )
     .push_bind(tenant.clone())
-    .push(" and i.grain = p.grain and i.slot >= p.part_from and i.slot < p.part_to where true");
+    .push(" and i.grain = p.grain and i.slot >= p.part_from and i.slot < p.part_to");
     filters::push_interaction_filter(qb, filter);
-    qb.push(" union all select p.bucket, ");
+    qb.push(" offset 0) i union all select p.bucket, ");
     filters::push_interaction_group(qb, group_by);
     qb.push(
-        " as grp, m.measure, m.bucket, i.open_time, 1, m.seconds \
-         from slivers p join interactions i on i.open_time >= p.part_from and i.open_time < p.part_to \
-         cross join lateral interaction_rollup_measures(i.open_time, i.first_response_time, i.resolve_time) m \
-         where i.tenant_id = ",
+        " as grp, m.measure, m.bucket, i.open_time, 1, m.seconds from slivers p \
+         cross join lateral (select * from interactions i where i.tenant_id = ",
     )
-    .push_bind(tenant.clone());
+    .push_bind(tenant.clone())
+    .push(" and i.open_time >= p.part_from and i.open_time < p.part_to");
     filters::push_interaction_filter(qb, filter);
+    qb.push(
+        " offset 0) i cross join lateral \
+         interaction_rollup_measures(i.open_time, i.first_response_time, i.resolve_time) m",
+    );
     qb.push(
         "), sketch as (select bucket, grp, measure, idx, sum(n)::int8 as n, \
          sum(seconds)::float8 as seconds, coalesce(sum(n) filter (where measure = ",
