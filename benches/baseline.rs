@@ -275,6 +275,7 @@ async fn main() -> anyhow::Result<()> {
             nanos: 0,
         }),
         calendar_id: String::new(),
+        exact: false,
     };
     let mut rt_samples = Vec::new();
     for _ in 0..sizes.runs {

@@ -151,7 +151,9 @@ async fn after_load(store: &Store) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut folded = 0;
     loop {
-        let n = store.compact_rollups().await?;
+        let n = store
+            .compact_rollups(cxmetrics::storage::COMPACT_ROWS)
+            .await?;
         if n == 0 {
             break;
         }

@@ -314,7 +314,7 @@ fn spawn_readiness(reporter: HealthReporter, store: Store, every: Duration) -> J
 /// concurrency), so every process does it and none needs electing.
 async fn compact_rollups(store: &Store) {
     loop {
-        let pause = match store.compact_rollups().await {
+        let pause = match store.compact_rollups(crate::storage::COMPACT_ROWS).await {
             Ok(0) => Duration::from_secs(1),
             Ok(_) => Duration::ZERO,
             Err(error) => {

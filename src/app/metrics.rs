@@ -4,18 +4,17 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 
 use super::{admission::Admission, auth::Caller, calendars::find_calendar};
 use crate::{
     domain::{
         MetricQuery, SurveyKind, buckets,
-        calendar::{BusinessClock, Calendar},
         cohorts::{Cohort, CohortPlan},
         query::{CohortQuery, MAX_CELLS, MAX_GROUPS, ResponseTimeQuery, RetentionQuery},
         report::{self, GroupReport, Point, Report, ReportPlan, exceeds_groups},
         response_times::{
-            InteractionTimes, Measured, ResponseTimeChange, ResponseTimeStats, wall_seconds,
+            ResponseTimeChange, ResponseTimeStats, Summary, clock_span, rollup_cover, to_micros,
         },
         retention::{
             RetentionCounts, RetentionReport, RetentionStats, bucket_counts, nps_category,
@@ -23,7 +22,7 @@ use crate::{
         stats::{CesStats, Change, CsatStats, NpsStats, ScoreCount},
     },
     error::Error,
-    storage::Store,
+    storage::{ResponseTimeRead, Store},
 };
 
 /// The groups of a retention report by NPS category, in the order they are reported.
@@ -126,35 +125,57 @@ impl Metrics {
             None => None,
         };
         let plan = ReportPlan::new(&parsed.query);
-        let rows = self
-            .store
-            .interaction_times(
-                &caller.tenant,
+        let now = to_micros(Utc::now());
+        let clock = calendar.map(|calendar| {
+            let (from, to) = clock_span(plan.boundaries[0], now);
+            calendar.clock(from, to).columns()
+        });
+        let read = ResponseTimeRead {
+            tenant: &caller.tenant,
+            query: &parsed.query,
+            plan: &plan,
+            targets: parsed.targets,
+            now,
+            clock: clock.as_ref(),
+        };
+        // A scope without interactions reports the percentiles of its path as well.
+        let empty = if parsed.reads_rollups() {
+            Summary::sketched()
+        } else {
+            Summary::default()
+        };
+        let scoped = if parsed.reads_rollups() {
+            let cuts: Vec<_> = parsed.targets.cutoffs(now).into_iter().flatten().collect();
+            let cover = rollup_cover(&plan.boundaries, &cuts);
+            let cells = self
+                .store
+                .response_times_from_rollups(&read, &cover, caller.deadline)
+                .await?;
+            check_groups(&cells, &plan, "query.group_by")?;
+            report::roll_up(
                 &parsed.query,
-                &plan.boundaries,
-                plan.group_limit(),
-                caller.deadline,
-            )
-            .await?;
-        check_groups(&rows, &plan, "query.group_by")?;
-        let targets = parsed.targets;
-        let query = parsed.query;
-        // Measuring and sorting every interaction's durations is CPU work that grows with
-        // the rows: it runs on the blocking pool, never on an async worker thread.
-        let compute = tracing::Span::current();
-        tokio::task::spawn_blocking(move || {
-            let _entered = compute.enter();
-            let measured = measure(&rows, calendar.as_ref(), Utc::now());
-            report::build(
-                &query,
                 &plan,
-                &measured,
-                |m| ResponseTimeStats::new(m, targets),
-                ResponseTimeStats::change_from,
+                &cells,
+                Summary::sketched,
+                Summary::add,
             )
-        })
-        .await
-        .map_err(|e| Error::Internal(e.into()))
+            .map_err(|e| Error::Internal(e.into()))?
+        } else {
+            let scoped = self
+                .store
+                .response_times_exact(&read, caller.deadline)
+                .await?;
+            check_scoped_groups(&scoped, &plan, "query.group_by")?;
+            scoped
+        };
+        let targets = parsed.targets;
+        Ok(report::build_scoped(
+            &parsed.query,
+            &plan,
+            &scoped,
+            |s| ResponseTimeStats::new(s.unwrap_or(&empty), targets),
+            ResponseTimeStats::change_from,
+        ))
     }
 
     pub async fn retention(
@@ -252,8 +273,25 @@ fn check_groups<T>(
     plan: &ReportPlan,
     field: &str,
 ) -> Result<(), Error> {
+    too_many_groups(exceeds_groups(rows, plan.group_limit()), plan, field)
+}
+
+/// `check_groups` for scoped items.
+fn check_scoped_groups<T>(
+    scoped: &[report::Scoped<T>],
+    plan: &ReportPlan,
+    field: &str,
+) -> Result<(), Error> {
+    too_many_groups(
+        report::exceeds_scoped_groups(scoped, plan.group_limit()),
+        plan,
+        field,
+    )
+}
+
+fn too_many_groups(exceeds: bool, plan: &ReportPlan, field: &str) -> Result<(), Error> {
     let limit = plan.group_limit();
-    if exceeds_groups(rows, limit) {
+    if exceeds {
         return Err(Error::invalid(
             field,
             format!(
@@ -265,40 +303,4 @@ fn check_groups<T>(
         ));
     }
     Ok(())
-}
-
-/// Each interaction's durations, in the calendar's business seconds or wall-clock seconds.
-#[tracing::instrument(name = "measure", skip_all, fields(rows = rows.len() as i64, business_hours = calendar.is_some()))]
-fn measure(
-    rows: &[report::Bucketed<InteractionTimes>],
-    calendar: Option<&Calendar>,
-    now: DateTime<Utc>,
-) -> Vec<report::Bucketed<Measured>> {
-    let clock = calendar.map(|calendar| business_clock(calendar, rows, now));
-    rows.iter()
-        .map(|r| report::Bucketed {
-            bucket: r.bucket,
-            group: r.group.clone(),
-            item: match &clock {
-                Some(clock) => Measured::new(&r.item, now, |a, b| clock.seconds_between(a, b)),
-                None => Measured::new(&r.item, now, wall_seconds),
-            },
-        })
-        .collect()
-}
-
-/// The calendar's open time over everything the rows are measured across: from the first
-/// opening to the latest response, or now for the ones still waiting.
-fn business_clock(
-    calendar: &Calendar,
-    rows: &[report::Bucketed<InteractionTimes>],
-    now: DateTime<Utc>,
-) -> BusinessClock {
-    let times = rows.iter().map(|r| &r.item);
-    let from = times.clone().map(|t| t.open).min().unwrap_or(now);
-    let to = times
-        .flat_map(|t| [t.first_response, t.resolve])
-        .flatten()
-        .fold(now, DateTime::max);
-    calendar.clock(from, to)
 }

@@ -273,6 +273,14 @@ impl OffsetSegments {
     }
 }
 
+/// `BusinessClock::columns`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClockColumns {
+    pub starts: Vec<DateTime<Utc>>,
+    pub ends: Vec<DateTime<Utc>>,
+    pub open_micros_before: Vec<i64>,
+}
+
 /// Open time as sorted disjoint UTC intervals with the open time before each, so that the
 /// open time between two instants takes two binary searches.
 #[derive(Debug, Clone)]
@@ -305,6 +313,27 @@ impl BusinessClock {
                 let (start, end) = self.intervals[i];
                 self.open_before[i] + t.min(end) - start
             }
+        }
+    }
+
+    /// The open intervals as parallel columns for PostgreSQL, which looks an instant up
+    /// with `width_bucket` over `starts`: open time before `t` is `open_micros_before[k] +
+    /// (min(t, ends[k]) - starts[k])` for the last start `k` at or before `t`, as
+    /// `open_until` computes it here. Exact when the clock's span is on whole microseconds
+    /// (as every interval edge inside it then is).
+    pub fn columns(&self) -> ClockColumns {
+        ClockColumns {
+            starts: self
+                .intervals
+                .iter()
+                .map(|(s, _)| DateTime::from_timestamp_nanos(*s))
+                .collect(),
+            ends: self
+                .intervals
+                .iter()
+                .map(|(_, e)| DateTime::from_timestamp_nanos(*e))
+                .collect(),
+            open_micros_before: self.open_before.iter().map(|n| n / 1_000).collect(),
         }
     }
 
@@ -513,6 +542,21 @@ mod tests {
         let b = at(zone, "2026-11-17 10:00") + Duration::milliseconds(1750);
         assert_eq!(between(&c, a, b), 1.5);
         assert_eq!(between(&c, b, a), -1.5);
+    }
+
+    #[test]
+    fn the_columns_hold_the_intervals_in_order_with_the_open_time_before_each() {
+        let zone = Tz::UTC;
+        let c = weekdays_9_to_18(zone);
+        let clock = c.clock(at(zone, "2026-11-16 00:00"), at(zone, "2026-11-19 00:00"));
+        let columns = clock.columns();
+        assert_eq!(columns.starts.len(), 3);
+        assert_eq!(columns.starts[1], at(zone, "2026-11-17 09:00"));
+        assert_eq!(columns.ends[1], at(zone, "2026-11-17 18:00"));
+        assert_eq!(
+            columns.open_micros_before,
+            [0, 9 * 3_600_000_000, 18 * 3_600_000_000]
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod report;
 pub mod response_times;
 pub mod retention;
 mod scope;
+pub mod sketch;
 pub mod stats;
 mod tenant;
 mod validate;

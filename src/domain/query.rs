@@ -156,6 +156,20 @@ pub struct ResponseTimeQuery {
     pub query: MetricQuery,
     pub targets: SlaTargets,
     pub calendar_id: Option<String>,
+    /// Exact percentiles even where the rollups' sketch would serve.
+    pub exact: bool,
+}
+
+impl ResponseTimeQuery {
+    /// Whether the rollups answer this query: they hold channel, agent and team at UTC
+    /// grains with a sketch of the wall-clock durations, so attribute filters or groups, a
+    /// business-hours calendar and exact percentiles need the raw rows.
+    pub fn reads_rollups(&self) -> bool {
+        !self.exact
+            && self.calendar_id.is_none()
+            && self.query.filter.attributes.is_empty()
+            && !matches!(self.query.group_by, Some(GroupBy::Attribute(_)))
+    }
 }
 
 /// A parsed retention request: the range, zone, optional buckets and NPS grouping.

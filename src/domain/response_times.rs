@@ -1,18 +1,15 @@
-//! Response-time arithmetic: durations of each interaction (wall-clock or business time),
-//! then count, mean, extremes, percentiles (as PostgreSQL's `percentile_cont`) and SLA
-//! attainment over a set of interactions.
+//! Response-time arithmetic: the figures PostgreSQL aggregates over a set of interactions
+//! (counts, sums, extremes, SLA counts, and exact percentiles or a sketch), merged across
+//! buckets and groups when they come from rollups, then turned into the reported stats.
 
 use chrono::{DateTime, Utc};
 
-use super::stats::{Change, two_proportion_change};
-
-/// What storage returns for one interaction.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct InteractionTimes {
-    pub open: DateTime<Utc>,
-    pub first_response: Option<DateTime<Utc>>,
-    pub resolve: Option<DateTime<Utc>>,
-}
+use super::{
+    Limits,
+    grains::{self, Cover, Grain},
+    sketch::Sketch,
+    stats::{Change, two_proportion_change},
+};
 
 /// SLA targets in seconds (of the same clock the durations are measured in).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -21,36 +18,280 @@ pub struct SlaTargets {
     pub resolution: Option<f64>,
 }
 
-/// One interaction's durations in seconds. For a missing response, the time it has waited
-/// until the query instead, to decide whether it already breaches a target.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Measured {
-    pub first_response: Result<f64, f64>,
-    pub resolution: Result<f64, f64>,
-}
-
-impl Measured {
-    /// Measures with `elapsed(from, to)`: wall-clock or business seconds.
-    pub fn new(
-        times: &InteractionTimes,
-        now: DateTime<Utc>,
-        elapsed: impl Fn(DateTime<Utc>, DateTime<Utc>) -> f64,
-    ) -> Self {
-        let measure = |end: Option<DateTime<Utc>>| match end {
-            Some(end) => Ok(elapsed(times.open, end)),
-            None => Err(elapsed(times.open, now.max(times.open))),
+impl SlaTargets {
+    /// The instants before which an interaction opened and still waiting at `now` (on a
+    /// whole microsecond, as stored times are) has waited longer than each target in
+    /// wall-clock time: waits are whole microseconds, so a wait is over the target exactly
+    /// when it is over the target rounded down to the microsecond.
+    pub fn cutoffs(&self, now: DateTime<Utc>) -> [Option<DateTime<Utc>>; 2] {
+        let cutoff = |target: Option<f64>| {
+            let micros = (target? * 1e6).floor();
+            // Targets are validated durations; one past chrono's range has no cutoff.
+            let micros = (micros < i64::MAX as f64).then_some(micros as i64)?;
+            now.checked_sub_signed(chrono::Duration::microseconds(micros))
         };
-        Self {
-            first_response: measure(times.first_response),
-            resolution: measure(times.resolve),
-        }
+        [cutoff(self.first_response), cutoff(self.resolution)]
     }
 }
 
-/// Wall-clock seconds from `a` to `b`, exact to the nanosecond.
-pub fn wall_seconds(a: DateTime<Utc>, b: DateTime<Utc>) -> f64 {
-    let d = b - a;
-    d.num_seconds() as f64 + f64::from(d.subsec_nanos()) / 1e9
+/// The span a business clock must cover to measure every stored interaction opened from
+/// `first` on up to `now`: stored times are never before `Limits::earliest_time()` nor more
+/// than a day after they were written. Whole UTC days, so that every edge of an open
+/// interval inside it is on a whole microsecond as PostgreSQL stores times.
+pub fn clock_span(first: DateTime<Utc>, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+    let day = Grain::Day;
+    let from = first.max(Limits::earliest_time());
+    let to = now
+        .checked_add_signed(chrono::Duration::days(2))
+        .unwrap_or(now);
+    (day.floor(from), day.floor(to.max(from)))
+}
+
+/// `t` rounded down to the microsecond, as PostgreSQL stores it.
+pub fn to_micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
+}
+
+/// The percentile ranks every report gives, in the order of `DurationStats`.
+pub const PERCENTILES: [f64; 4] = [0.50, 0.90, 0.95, 0.99];
+
+/// How the percentiles of a set of durations are known.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Percentiles {
+    /// `percentile_cont` at each of `PERCENTILES`, computed in PostgreSQL.
+    Exact([Option<f64>; 4]),
+    /// Counts per bucket, within 1% (relative) of the exact percentiles.
+    Sketch(Sketch),
+}
+
+impl Default for Percentiles {
+    fn default() -> Self {
+        Self::Exact([None; 4])
+    }
+}
+
+/// The aggregates of one duration (first response or resolution) over a set of
+/// interactions, as storage computes them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DurationSummary {
+    /// Interactions that have the duration (answered, or resolved).
+    pub count: i64,
+    /// The sum of their durations, in seconds.
+    pub seconds: f64,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub percentiles: Percentiles,
+    /// Under the request's target (0 without one): within it, over it or waiting longer.
+    pub met: i64,
+    pub breached: i64,
+}
+
+/// Two summaries cannot be added: exact percentiles of a union do not follow from its
+/// parts'. Only the rollups' sketch summaries are ever added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("exact percentiles cannot be merged")]
+pub struct NotMergeable;
+
+impl DurationSummary {
+    pub fn add(&mut self, other: &Self) -> Result<(), NotMergeable> {
+        match (&mut self.percentiles, &other.percentiles) {
+            (Percentiles::Sketch(mine), Percentiles::Sketch(theirs)) => mine.merge(theirs),
+            _ if other.count == 0 && other.percentiles == Percentiles::default() => {}
+            _ => return Err(NotMergeable),
+        }
+        self.count += other.count;
+        self.seconds += other.seconds;
+        self.min = option_min(self.min, other.min);
+        self.max = option_max(self.max, other.max);
+        self.met += other.met;
+        self.breached += other.breached;
+        Ok(())
+    }
+
+    /// The reported stats; percentiles from the sketch lie within `[min, max]`.
+    pub fn stats(&self) -> DurationStats {
+        let mean = (self.count > 0).then(|| self.seconds / self.count as f64);
+        let (p, exact) = match &self.percentiles {
+            Percentiles::Exact(p) => (*p, true),
+            Percentiles::Sketch(sketch) => match (self.min, self.max) {
+                (Some(min), Some(max)) => {
+                    (PERCENTILES.map(|q| sketch.quantile(q, min, max)), false)
+                }
+                _ => ([None; 4], false),
+            },
+        };
+        DurationStats {
+            count: self.count,
+            mean,
+            min: self.min,
+            max: self.max,
+            p50: p[0],
+            p90: p[1],
+            p95: p[2],
+            p99: p[3],
+            percentiles_exact: exact,
+        }
+    }
+
+    fn sla(&self, target: Option<f64>) -> Option<SlaStats> {
+        target?;
+        let judged = self.met + self.breached;
+        Some(SlaStats {
+            met: self.met,
+            breached: self.breached,
+            attainment: (judged > 0).then(|| 100.0 * self.met as f64 / judged as f64),
+        })
+    }
+}
+
+fn option_min(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn option_max(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Which duration a rollup row counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Measure {
+    FirstResponse,
+    Resolution,
+}
+
+impl Summary {
+    fn duration_mut(&mut self, measure: Measure) -> &mut DurationSummary {
+        match measure {
+            Measure::FirstResponse => &mut self.first_response,
+            Measure::Resolution => &mut self.resolution,
+        }
+    }
+
+    /// `n` interactions whose `measure` took `seconds` in all, in sketch bucket `bucket`.
+    /// Against a target in bucket `target_bucket` they all meet it when their bucket is
+    /// below, all breach it when above; the target's own bucket is decided row by row
+    /// (`target_part`).
+    pub fn sketch_part(
+        measure: Measure,
+        bucket: i16,
+        n: i64,
+        seconds: f64,
+        target_bucket: Option<i16>,
+    ) -> Self {
+        let mut s = Self::sketched();
+        if measure == Measure::FirstResponse {
+            s.interactions = n;
+        }
+        let d = s.duration_mut(measure);
+        d.count = n;
+        d.seconds = seconds;
+        if let Percentiles::Sketch(sketch) = &mut d.percentiles {
+            sketch.add(bucket, n);
+        }
+        match target_bucket {
+            Some(t) if bucket < t => d.met = n,
+            Some(t) if bucket > t => d.breached = n,
+            _ => {}
+        }
+        s
+    }
+
+    /// `n` interactions still without `measure`, `late` of them waiting longer than the
+    /// target.
+    pub fn waiting_part(measure: Measure, n: i64, late: i64) -> Self {
+        let mut s = Self::sketched();
+        match measure {
+            Measure::FirstResponse => {
+                s.interactions = n;
+                s.unanswered = n;
+            }
+            Measure::Resolution => s.unresolved = n,
+        }
+        s.duration_mut(measure).breached = late;
+        s
+    }
+
+    /// The exact extremes of `measure`, read inside its lowest and highest sketch bucket.
+    pub fn extremes_part(measure: Measure, min: Option<f64>, max: Option<f64>) -> Self {
+        let mut s = Self::sketched();
+        let d = s.duration_mut(measure);
+        (d.min, d.max) = (min, max);
+        s
+    }
+
+    /// The interactions of the target's own sketch bucket, judged one by one.
+    pub fn target_part(measure: Measure, met: i64, breached: i64) -> Self {
+        let mut s = Self::sketched();
+        let d = s.duration_mut(measure);
+        (d.met, d.breached) = (met, breached);
+        s
+    }
+}
+
+/// The parts of the buckets of `boundaries` for reading rollups: `grains::cover` of the
+/// buckets cut at `cuts` too (the SLA cutoffs), each part still naming its own bucket, so
+/// that every rollup slot lies wholly before or after each cutoff.
+pub fn rollup_cover(boundaries: &[DateTime<Utc>], cuts: &[DateTime<Utc>]) -> Cover {
+    let (Some(first), Some(last)) = (boundaries.first(), boundaries.last()) else {
+        return Cover::default();
+    };
+    let mut refined: Vec<DateTime<Utc>> = boundaries
+        .iter()
+        .chain(cuts.iter().filter(|c| *c > first && *c < last))
+        .copied()
+        .collect();
+    refined.sort();
+    refined.dedup();
+    // The bucket of refined window j: the last boundary at or before its start.
+    let bucket_of = |j: usize| boundaries.partition_point(|b| *b <= refined[j]) - 1;
+    let mut cover = grains::cover(&refined);
+    for s in &mut cover.slots {
+        s.bucket = bucket_of(s.bucket);
+    }
+    for s in &mut cover.slivers {
+        s.bucket = bucket_of(s.bucket);
+    }
+    cover
+}
+
+/// Everything storage aggregates over one set of interactions (a bucket, a group, ...).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Summary {
+    pub interactions: i64,
+    pub unanswered: i64,
+    pub unresolved: i64,
+    pub first_response: DurationSummary,
+    pub resolution: DurationSummary,
+}
+
+impl Summary {
+    /// An empty summary whose percentiles come from a sketch, to merge sketches into.
+    pub fn sketched() -> Self {
+        let empty = || DurationSummary {
+            percentiles: Percentiles::Sketch(Sketch::default()),
+            ..DurationSummary::default()
+        };
+        Self {
+            first_response: empty(),
+            resolution: empty(),
+            ..Self::default()
+        }
+    }
+
+    pub fn add(&mut self, other: &Self) -> Result<(), NotMergeable> {
+        self.first_response.add(&other.first_response)?;
+        self.resolution.add(&other.resolution)?;
+        self.interactions += other.interactions;
+        self.unanswered += other.unanswered;
+        self.unresolved += other.unresolved;
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -63,30 +304,13 @@ pub struct DurationStats {
     pub p90: Option<f64>,
     pub p95: Option<f64>,
     pub p99: Option<f64>,
-}
-
-impl DurationStats {
-    pub fn from_values(mut values: Vec<f64>) -> Self {
-        if values.is_empty() {
-            return Self::default();
-        }
-        values.sort_by(f64::total_cmp);
-        let n = values.len();
-        Self {
-            count: n as i64,
-            mean: Some(values.iter().sum::<f64>() / n as f64),
-            min: values.first().copied(),
-            max: values.last().copied(),
-            p50: percentile_cont(&values, 0.50),
-            p90: percentile_cont(&values, 0.90),
-            p95: percentile_cont(&values, 0.95),
-            p99: percentile_cont(&values, 0.99),
-        }
-    }
+    /// Whether p50..p99 are exact (`percentile_cont`) rather than from the sketch.
+    pub percentiles_exact: bool,
 }
 
 /// PostgreSQL's `percentile_cont(p)` over sorted values: linear interpolation between the
-/// values at ranks floor and ceil of p x (n - 1).
+/// values at ranks floor and ceil of p x (n - 1). The reference the sketch is tested against.
+#[cfg(test)]
 pub fn percentile_cont(sorted: &[f64], p: f64) -> Option<f64> {
     let last = sorted.len().checked_sub(1)?;
     let position = p * last as f64;
@@ -102,25 +326,6 @@ pub struct SlaStats {
     pub attainment: Option<f64>,
 }
 
-impl SlaStats {
-    /// Met: answered within the target; breached: answered later, or still waiting longer
-    /// than the target.
-    fn new<'a>(durations: impl Iterator<Item = &'a Result<f64, f64>>, target: f64) -> Self {
-        let mut s = Self::default();
-        for d in durations {
-            match *d {
-                Ok(took) if took <= target => s.met += 1,
-                Ok(_) => s.breached += 1,
-                Err(waiting) if waiting > target => s.breached += 1,
-                Err(_) => {}
-            }
-        }
-        let judged = s.met + s.breached;
-        s.attainment = (judged > 0).then(|| 100.0 * s.met as f64 / judged as f64);
-        s
-    }
-}
-
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ResponseTimeStats {
     pub interactions: i64,
@@ -133,33 +338,16 @@ pub struct ResponseTimeStats {
 }
 
 impl ResponseTimeStats {
-    pub fn new(measured: &[Measured], targets: SlaTargets) -> Self {
-        let answered = |d: &Result<f64, f64>| d.ok();
+    /// The stats of `s` under `targets`.
+    pub fn new(s: &Summary, targets: SlaTargets) -> Self {
         Self {
-            interactions: measured.len() as i64,
-            unanswered: measured
-                .iter()
-                .filter(|m| m.first_response.is_err())
-                .count() as i64,
-            unresolved: measured.iter().filter(|m| m.resolution.is_err()).count() as i64,
-            first_response: DurationStats::from_values(
-                measured
-                    .iter()
-                    .filter_map(|m| answered(&m.first_response))
-                    .collect(),
-            ),
-            resolution: DurationStats::from_values(
-                measured
-                    .iter()
-                    .filter_map(|m| answered(&m.resolution))
-                    .collect(),
-            ),
-            first_response_sla: targets
-                .first_response
-                .map(|t| SlaStats::new(measured.iter().map(|m| &m.first_response), t)),
-            resolution_sla: targets
-                .resolution
-                .map(|t| SlaStats::new(measured.iter().map(|m| &m.resolution), t)),
+            interactions: s.interactions,
+            unanswered: s.unanswered,
+            unresolved: s.unresolved,
+            first_response: s.first_response.stats(),
+            resolution: s.resolution.stats(),
+            first_response_sla: s.first_response.sla(targets.first_response),
+            resolution_sla: s.resolution.sla(targets.resolution),
         }
     }
 
@@ -207,19 +395,133 @@ mod tests {
         assert_eq!(percentile_cont(&[], 0.5), None);
     }
 
-    #[test]
-    fn an_unanswered_interaction_breaches_only_once_older_than_the_target() {
-        let durations = [Ok(60.0), Ok(600.0), Err(1000.0), Err(10.0)];
-        let sla = SlaStats::new(durations.iter(), 300.0);
-        assert_eq!((sla.met, sla.breached), (1, 2));
-        assert!((sla.attainment.unwrap() - 100.0 / 3.0).abs() < 1e-9);
-        let none = SlaStats::new([Err(1.0)].iter(), 300.0);
-        assert_eq!(none.attainment, None);
+    fn sketched(values: &[f64]) -> DurationSummary {
+        let mut sketch = Sketch::default();
+        for v in values {
+            sketch.add(crate::domain::sketch::index(*v), 1);
+        }
+        DurationSummary {
+            count: values.len() as i64,
+            seconds: values.iter().sum(),
+            min: values.iter().copied().reduce(f64::min),
+            max: values.iter().copied().reduce(f64::max),
+            percentiles: Percentiles::Sketch(sketch),
+            met: 0,
+            breached: 0,
+        }
     }
 
     #[test]
-    fn a_response_exactly_at_the_target_meets_it() {
-        let sla = SlaStats::new([Ok(300.0)].iter(), 300.0);
-        assert_eq!((sla.met, sla.breached), (1, 0));
+    fn merged_sketch_summaries_equal_the_summary_of_the_union() {
+        let mut a = sketched(&[1.0, 50.0]);
+        a.add(&sketched(&[3.0, 7.0, 200.0])).unwrap();
+        assert_eq!(a, sketched(&[1.0, 50.0, 3.0, 7.0, 200.0]));
+        let stats = a.stats();
+        assert_eq!(
+            (stats.min, stats.max, stats.count),
+            (Some(1.0), Some(200.0), 5)
+        );
+        assert!(!stats.percentiles_exact);
+        assert!((stats.p50.unwrap() - 7.0).abs() <= 0.07);
+    }
+
+    #[test]
+    fn exact_percentiles_cannot_be_merged() {
+        let exact = DurationSummary {
+            count: 1,
+            percentiles: Percentiles::Exact([Some(1.0); 4]),
+            ..DurationSummary::default()
+        };
+        assert_eq!(sketched(&[1.0]).add(&exact), Err(NotMergeable));
+        assert!(exact.stats().percentiles_exact);
+    }
+
+    #[test]
+    fn attainment_over_no_judged_interaction_is_absent() {
+        let s = DurationSummary {
+            met: 1,
+            breached: 2,
+            ..DurationSummary::default()
+        };
+        let sla = s.sla(Some(300.0)).unwrap();
+        assert!((sla.attainment.unwrap() - 100.0 / 3.0).abs() < 1e-9);
+        assert_eq!(
+            DurationSummary::default()
+                .sla(Some(1.0))
+                .unwrap()
+                .attainment,
+            None
+        );
+        assert_eq!(s.sla(None), None);
+    }
+
+    #[test]
+    fn a_cutoff_is_now_minus_the_target_rounded_down_to_the_microsecond() {
+        let now = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .to_utc();
+        let targets = SlaTargets {
+            first_response: Some(60.0000005),
+            resolution: None,
+        };
+        let [first, resolution] = targets.cutoffs(now);
+        assert_eq!(
+            first,
+            Some(now - chrono::Duration::microseconds(60_000_000))
+        );
+        assert_eq!(resolution, None);
+    }
+
+    #[test]
+    fn parts_of_a_rollup_read_never_straddle_a_cutoff() {
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        let b = [
+            at("2026-01-01T00:00:00Z"),
+            at("2026-01-02T00:00:00Z"),
+            at("2026-01-03T00:00:00Z"),
+        ];
+        let cut = at("2026-01-02T13:07:30Z");
+        let cover = rollup_cover(&b, &[cut, at("2030-01-01T00:00:00Z")]);
+        for s in &cover.slots {
+            assert!(s.to <= cut || s.from >= cut, "{s:?}");
+            assert!(b[s.bucket] <= s.from && s.to <= b[s.bucket + 1], "{s:?}");
+        }
+        let sliver = cover.slivers.iter().find(|s| s.to == cut).unwrap();
+        assert_eq!(
+            (sliver.from, sliver.bucket),
+            (at("2026-01-02T13:00:00Z"), 1)
+        );
+        assert_eq!(rollup_cover(&b, &[]), grains::cover(&b));
+    }
+
+    #[test]
+    fn parts_add_up_to_the_summary_of_their_interactions() {
+        let mut s = Summary::sketched();
+        let target = Some(crate::domain::sketch::index(60.0));
+        for part in [
+            Summary::sketch_part(
+                Measure::FirstResponse,
+                crate::domain::sketch::index(10.0),
+                2,
+                20.0,
+                target,
+            ),
+            Summary::sketch_part(
+                Measure::FirstResponse,
+                crate::domain::sketch::index(600.0),
+                1,
+                600.0,
+                target,
+            ),
+            Summary::target_part(Measure::FirstResponse, 1, 1),
+            Summary::waiting_part(Measure::FirstResponse, 3, 2),
+            Summary::extremes_part(Measure::FirstResponse, Some(9.5), Some(600.0)),
+        ] {
+            s.add(&part).unwrap();
+        }
+        assert_eq!((s.interactions, s.unanswered), (6, 3));
+        let d = &s.first_response;
+        assert_eq!((d.count, d.met, d.breached), (3, 3, 4));
+        assert_eq!((d.min, d.max, d.seconds), (Some(9.5), Some(600.0), 620.0));
     }
 }

@@ -162,6 +162,7 @@ pub fn response_time_query(request: pb::ResponseTimeRequest) -> Result<ResponseT
                 resolution,
             },
             calendar_id,
+            exact: request.exact,
         }),
         _ => Err(Error::InvalidArgument(violations)),
     }
@@ -295,6 +296,7 @@ mod tests {
                 nanos: 0,
             }),
             calendar_id: String::new(),
+            exact: false,
         };
         let Err(Error::InvalidArgument(violations)) = response_time_query(r) else {
             panic!("expected invalid argument");

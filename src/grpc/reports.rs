@@ -148,6 +148,7 @@ fn durations(s: DurationStats) -> pb::DurationStats {
         p90_seconds: s.p90,
         p95_seconds: s.p95,
         p99_seconds: s.p99,
+        percentiles_exact: s.percentiles_exact,
     }
 }
 

@@ -85,6 +85,11 @@ pub struct ResponseTimes {
     resolution_target: Option<f64>,
     /// Measure in the business hours of this calendar.
     calendar_id: Option<String>,
+    /// `true`: exact percentiles (`percentile_cont` over the raw rows). Otherwise p50..p99
+    /// come from the rollups' DDSketch, within 1% (relative) of the exact values; the
+    /// `*_percentiles_exact` columns say which. Counts, mean, min, max and SLA figures are
+    /// exact either way.
+    exact: Option<bool>,
 }
 
 #[derive(IntoParams)]

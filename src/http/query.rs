@@ -114,6 +114,7 @@ impl Request {
         };
         let first_response = target("first_response_target");
         let resolution = target("resolution_target");
+        let exact = self.params.flag(&mut self.c, "exact");
         let calendar_id = self.params.one(&mut self.c, "calendar_id");
         let calendar_id = self
             .c
@@ -130,6 +131,7 @@ impl Request {
                     resolution: resolution?,
                 },
                 calendar_id,
+                exact: exact?,
             })
         });
         match parsed {

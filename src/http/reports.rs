@@ -41,6 +41,10 @@ fn num(name: &str, unit: &'static str) -> Column {
     Column::new(name, Kind::Number, Some(unit))
 }
 
+fn boolean(name: &str) -> Column {
+    Column::new(name, Kind::Boolean, None)
+}
+
 impl Stats for NpsStats {
     fn columns(&self) -> Vec<Column> {
         vec![
@@ -130,6 +134,7 @@ fn duration_columns(prefix: &str) -> Vec<Column> {
     for stat in ["mean", "min", "max", "p50", "p90", "p95", "p99"] {
         columns.push(num(&format!("{prefix}_{stat}_seconds"), "seconds"));
     }
+    columns.push(boolean(&format!("{prefix}_percentiles_exact")));
     columns
 }
 
@@ -138,6 +143,7 @@ fn duration_cells(d: &DurationStats) -> Vec<Cell> {
     for value in [d.mean, d.min, d.max, d.p50, d.p90, d.p95, d.p99] {
         cells.push(Cell::number(value));
     }
+    cells.push(Cell::Boolean(d.percentiles_exact));
     cells
 }
 

@@ -20,6 +20,7 @@ pub enum Kind {
     Text,
     Integer,
     Number,
+    Boolean,
 }
 
 impl Kind {
@@ -29,6 +30,7 @@ impl Kind {
             Kind::Text => "string",
             Kind::Integer => "integer",
             Kind::Number => "number",
+            Kind::Boolean => "boolean",
         }
     }
 }
@@ -62,6 +64,7 @@ pub enum Cell {
     Integer(i64),
     Number(f64),
     Text(String),
+    Boolean(bool),
 }
 
 impl Cell {
@@ -89,6 +92,7 @@ impl Cell {
             Cell::Integer(n) => json!(n),
             Cell::Number(x) => json!(x),
             Cell::Text(s) => json!(s),
+            Cell::Boolean(b) => json!(b),
         }
     }
 
@@ -99,6 +103,7 @@ impl Cell {
             // Display prints the shortest text that reads back as the same number.
             Cell::Number(x) => x.to_string(),
             Cell::Text(s) => s.clone(),
+            Cell::Boolean(b) => b.to_string(),
         }
     }
 }

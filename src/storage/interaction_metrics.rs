@@ -1,67 +1,15 @@
-//! Queries behind the response-time, retention and cohort reports.
+//! Queries behind the retention and cohort reports.
 
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::{Store, bucket_index, filters};
+use super::{Store, bucket_index};
 use crate::{
-    domain::{
-        MetricQuery, SurveyKind, TenantId, cohorts::CohortActivity, report::Bucketed,
-        response_times::InteractionTimes, retention::CustomerSpan,
-    },
+    domain::{SurveyKind, TenantId, cohorts::CohortActivity, retention::CustomerSpan},
     error::Error,
 };
 
 impl Store {
-    /// The times of every interaction opened in `[b0, bn)` that passes the filter, with its
-    /// bucket index (`width_bucket` over `boundaries`) and group key.
-    #[tracing::instrument(skip_all, fields(buckets = boundaries.len() as i64 - 1))]
-    pub async fn interaction_times(
-        &self,
-        tenant: &TenantId,
-        query: &MetricQuery,
-        boundaries: &[DateTime<Utc>],
-        group_limit: usize,
-        deadline: Option<std::time::Instant>,
-    ) -> Result<Vec<Bucketed<InteractionTimes>>, Error> {
-        let (Some(first), Some(last)) = (boundaries.first(), boundaries.last()) else {
-            return Ok(Vec::new());
-        };
-        let buckets = boundaries.len() - 1;
-        let grouped = query.group_by.is_some();
-        let mut qb = filters::limited_groups_head(grouped);
-        qb.push("select width_bucket(i.open_time, ");
-        qb.push_bind(boundaries.to_vec())
-            .push("::timestamptz[]) - 1 as bucket, ");
-        filters::push_interaction_group(&mut qb, query.group_by.as_ref());
-        qb.push(
-            " as grp, i.open_time, i.first_response_time, i.resolve_time
-             from interactions i where i.tenant_id = ",
-        )
-        .push_bind(tenant.as_str().to_owned())
-        .push(" and i.open_time >= ")
-        .push_bind(*first)
-        .push(" and i.open_time < ")
-        .push_bind(*last);
-        filters::push_interaction_filter(&mut qb, &query.filter);
-        filters::push_limited_groups_tail(&mut qb, grouped, group_limit);
-        let query = qb.build();
-        let rows = self.read_rows(query, deadline).await?;
-        rows.iter()
-            .map(|row| {
-                Ok(Bucketed {
-                    bucket: bucket_index(i64::from(row.try_get::<i32, _>("bucket")?) + 1, buckets)?,
-                    group: row.try_get("grp")?,
-                    item: InteractionTimes {
-                        open: row.try_get("open_time")?,
-                        first_response: row.try_get("first_response_time")?,
-                        resolve: row.try_get("resolve_time")?,
-                    },
-                })
-            })
-            .collect()
-    }
-
     /// Customers grouped by the `width_bucket` of their acquire and churn times over
     /// `boundaries`, and by the score of their latest NPS answer before `category_at` when it
     /// is given: one scan of the tenant's customers whatever the number of periods.

@@ -11,6 +11,7 @@ mod listing;
 mod metrics;
 mod pools;
 mod records;
+mod response_times;
 mod rollups;
 mod trace;
 
@@ -29,6 +30,7 @@ pub use calendars::{StoredCalendar, UpsertedCalendar};
 pub use keys::{KeyRow, StoredKey};
 pub use listing::{Cursor, Page, PageRequest};
 pub use records::{BatchOutcomes, Erased, RecordBatch};
+pub use response_times::ResponseTimeRead;
 pub use rollups::{COMPACT_ROWS, RollupCheck};
 
 /// The embedded migrations of `migrations/`.

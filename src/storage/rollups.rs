@@ -7,8 +7,8 @@ use sqlx::{Connection, Row};
 use super::{Store, trace::traced};
 use crate::{domain::TenantId, error::Error};
 
-/// How many fresh delta rows one compaction statement folds at most, so that it stays a
-/// short statement however far behind it is.
+/// How many fresh delta rows the compactor of a serving process folds per statement, so
+/// that each stays a short statement however far behind it is.
 pub const COMPACT_ROWS: i32 = 20_000;
 
 /// A rollup table and the SQL functions of its migration.
@@ -21,14 +21,61 @@ struct Rollup {
     counts: &'static str,
     /// The key columns, in the order `counts` returns them.
     key: &'static str,
+    /// The summed columns, after the key.
+    values: &'static [&'static str],
 }
 
-const ROLLUPS: &[Rollup] = &[Rollup {
-    table: "survey_rollups",
-    compact: "compact_survey_rollups",
-    counts: "survey_rollup_counts",
-    key: "tenant_id, kind, grain, slot, survey_id, channel, scale_min, scale_max, score",
-}];
+const ROLLUPS: &[Rollup] = &[
+    Rollup {
+        table: "survey_rollups",
+        compact: "compact_survey_rollups",
+        counts: "survey_rollup_counts",
+        key: "tenant_id, kind, grain, slot, survey_id, channel, scale_min, scale_max, score",
+        values: &["n"],
+    },
+    Rollup {
+        table: "interaction_rollups",
+        compact: "compact_interaction_rollups",
+        counts: "interaction_rollup_counts",
+        key: "tenant_id, grain, slot, channel, agent_id, team_id, measure, bucket",
+        values: &["n", "seconds"],
+    },
+];
+
+impl Rollup {
+    fn values(&self) -> String {
+        self.values.join(", ")
+    }
+
+    /// `sum(v) as v, ...`
+    fn sums(&self) -> String {
+        let sums: Vec<String> = self
+            .values
+            .iter()
+            .map(|v| format!("sum({v}) as {v}"))
+            .collect();
+        sums.join(", ")
+    }
+
+    /// True when any sum is not zero: a key whose sums are all zero counts nothing.
+    fn any_sum(&self) -> String {
+        let sums: Vec<String> = self
+            .values
+            .iter()
+            .map(|v| format!("sum({v}) <> 0"))
+            .collect();
+        sums.join(" or ")
+    }
+}
+
+/// `alias.v, ...` with absent values as 0, for `values`.
+fn qualified(alias: &str, values: &[&str]) -> String {
+    let columns: Vec<String> = values
+        .iter()
+        .map(|v| format!("coalesce({alias}.{v}, 0)"))
+        .collect();
+    columns.join(", ")
+}
 
 /// How a rollup table compares with the counts of its raw rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,13 +88,14 @@ pub struct RollupCheck {
 }
 
 impl Store {
-    /// Folds up to `COMPACT_ROWS` fresh deltas of every rollup table; returns how many rows
-    /// were folded (0 when there is nothing to do).
-    pub async fn compact_rollups(&self) -> Result<u64, Error> {
+    /// Folds the deltas of the keys of up to `max_rows` fresh rows of every rollup table into
+    /// one row per key; returns how many rows were folded (0 when there is nothing to do).
+    /// Exact alongside writers and other compactions, so any number of callers may run it.
+    pub async fn compact_rollups(&self, max_rows: i32) -> Result<u64, Error> {
         let mut folded = 0;
         for rollup in ROLLUPS {
             let sql = format!("select {}($1)", rollup.compact);
-            let query = sqlx::query_scalar::<_, i64>(&sql).bind(COMPACT_ROWS);
+            let query = sqlx::query_scalar::<_, i64>(&sql).bind(max_rows);
             let n = traced(&sql, query.fetch_one(&self.pool)).await?;
             folded += u64::try_from(n).unwrap_or(0);
         }
@@ -68,9 +116,10 @@ impl Store {
                 rollup.table
             );
             let insert = format!(
-                "insert into {table} ({key}, n, fresh) select c.*, false from {counts}($1) c",
+                "insert into {table} ({key}, {values}, fresh) select c.*, false from {counts}($1) c",
                 table = rollup.table,
                 key = rollup.key,
+                values = rollup.values(),
                 counts = rollup.counts
             );
             let mut attempt = 0;
@@ -115,19 +164,24 @@ impl Store {
         for rollup in ROLLUPS {
             let sql = format!(
                 "with rolled as (
-                     select {key}, sum(n)::int8 as n from {table}
+                     select {key}, {sums} from {table}
                      where $1::text is null or tenant_id = $1
-                     group by {key} having sum(n) <> 0
+                     group by {key} having {any_sum}
                  ), raw as (select * from {counts}($1))
                  select count(*) over () as total,
-                        format('(%s): stored %s, raw %s', concat_ws(', ', {key}),
-                               coalesce(rolled.n, 0), coalesce(raw.n, 0)) as example
+                        format('(%s): stored (%s), raw (%s)', concat_ws(', ', {key}),
+                               concat_ws(', ', {rolled_values}),
+                               concat_ws(', ', {raw_values})) as example
                  from rolled full join raw using ({key})
-                 where rolled.n is distinct from raw.n
+                 where ({rolled_values}) is distinct from ({raw_values})
                  limit 5",
                 key = rollup.key,
+                sums = rollup.sums(),
+                any_sum = rollup.any_sum(),
                 table = rollup.table,
-                counts = rollup.counts
+                counts = rollup.counts,
+                rolled_values = qualified("rolled", rollup.values),
+                raw_values = qualified("raw", rollup.values),
             );
             let mut conn = self.pool.acquire().await?;
             let mut tx = conn

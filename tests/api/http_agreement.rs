@@ -367,6 +367,10 @@ fn response_time_stats(s: &pb::ResponseTimeStats) -> BTreeMap<String, Option<f64
         ] {
             out.insert(format!("{prefix}_{stat}_seconds"), v);
         }
+        out.insert(
+            format!("{prefix}_percentiles_exact"),
+            Some(f64::from(u8::from(d.percentiles_exact))),
+        );
     }
     for (prefix, sla) in [
         ("first_response_sla", &s.first_response_sla),
@@ -580,10 +584,12 @@ fn summary(
     serde_json::json!({"total": total.map(json), "previous": previous.map(json)})
 }
 
-/// A JSON number or null as f64; integers compare as themselves.
+/// A JSON number or null as f64; integers compare as themselves, booleans as 1 and 0.
 fn number(v: &Value) -> Option<f64> {
     if v.is_null() {
         None
+    } else if let Some(b) = v.as_bool() {
+        Some(f64::from(u8::from(b)))
     } else {
         Some(v.as_f64().expect("a number"))
     }
@@ -644,7 +650,12 @@ fn csv_rows(text: &str) -> Vec<Row> {
                     // An empty group key reads back as empty, as absent groups do not exist.
                     "group" => out.group = Some(v.to_owned()),
                     _ => {
-                        let value = (!v.is_empty()).then(|| v.parse::<f64>().unwrap());
+                        let value = match v {
+                            "" => None,
+                            "true" => Some(1.0),
+                            "false" => Some(0.0),
+                            v => Some(v.parse::<f64>().unwrap()),
+                        };
                         out.stats.insert(name.to_owned(), value);
                     }
                 }

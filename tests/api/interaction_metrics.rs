@@ -48,33 +48,45 @@ async fn sla_counts_old_unanswered_interactions_as_breached_and_young_ones_as_ne
         .batch_upsert_interactions(pb::BatchUpsertInteractionsRequest { interactions })
         .await
         .unwrap();
-    let report = metrics(&app)
-        .get_response_times(pb::ResponseTimeRequest {
-            query: Some(pb::MetricRequest {
-                time_range: range(now - Duration::days(1), now + Duration::minutes(1)),
+    // From the rollups with sketch percentiles, and from the raw rows with exact ones: the
+    // same exact counts, SLA and extremes either way.
+    for exact in [false, true] {
+        let report = metrics(&app)
+            .get_response_times(pb::ResponseTimeRequest {
+                query: Some(pb::MetricRequest {
+                    time_range: range(now - Duration::days(1), now + Duration::minutes(1)),
+                    ..Default::default()
+                }),
+                first_response_target: minutes(60),
+                exact,
                 ..Default::default()
-            }),
-            first_response_target: minutes(60),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let total = report.total.unwrap();
-    assert_eq!((total.interactions, total.unanswered), (4, 2));
-    let sla = total.first_response_sla.unwrap();
-    assert_eq!((sla.met, sla.breached), (1, 2));
-    assert!((sla.attainment.unwrap() - 100.0 / 3.0).abs() < 1e-9);
-    assert!(
-        total.resolution_sla.is_none(),
-        "no resolution target, no resolution SLA"
-    );
-    let first = total.first_response.unwrap();
-    assert_eq!(
-        (first.count, first.min_seconds, first.max_seconds),
-        (2, Some(1800.0), Some(5400.0))
-    );
-    assert_eq!(first.p50_seconds, Some(3600.0));
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let total = report.total.unwrap();
+        assert_eq!((total.interactions, total.unanswered), (4, 2));
+        let sla = total.first_response_sla.unwrap();
+        assert_eq!((sla.met, sla.breached), (1, 2));
+        assert!((sla.attainment.unwrap() - 100.0 / 3.0).abs() < 1e-9);
+        assert!(
+            total.resolution_sla.is_none(),
+            "no resolution target, no resolution SLA"
+        );
+        let first = total.first_response.unwrap();
+        assert_eq!(
+            (first.count, first.min_seconds, first.max_seconds),
+            (2, Some(1800.0), Some(5400.0))
+        );
+        assert_eq!(first.mean_seconds, Some(3600.0));
+        assert_eq!(first.percentiles_exact, exact);
+        let p50 = first.p50_seconds.unwrap();
+        if exact {
+            assert_eq!(p50, 3600.0);
+        } else {
+            assert!((p50 - 3600.0).abs() <= 0.01 * 3600.0, "{p50}");
+        }
+    }
 }
 
 #[tokio::test]

@@ -217,6 +217,9 @@ async fn run_response_times(
             first_response_target: to_duration(targets.0),
             resolution_target: to_duration(targets.1),
             calendar_id: String::new(),
+            // The exactness test of the raw path; the rollups' answers are checked against
+            // it in `interaction_rollups.rs`.
+            exact: true,
         })
         .await
         .unwrap()

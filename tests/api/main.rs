@@ -15,6 +15,7 @@ mod http_agreement;
 mod import;
 mod interaction_metrics;
 mod interaction_reference;
+mod interaction_rollups;
 mod listing;
 mod metrics;
 mod metrics_reference;

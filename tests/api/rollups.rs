@@ -243,7 +243,10 @@ async fn apply(app: &TestApp, key: &str, tenant: &str, ops: &[Op]) {
                     .expect("erase");
             }
             Op::Compact => {
-                app.store.compact_rollups().await.expect("compact");
+                app.store
+                    .compact_rollups(cxmetrics::storage::COMPACT_ROWS)
+                    .await
+                    .expect("compact");
             }
         }
     }
@@ -379,7 +382,10 @@ async fn parallel_writers_into_the_same_slots_count_exactly_while_compacted_and_
     let store = app.store.clone();
     let upkeep = tokio::spawn(async move {
         for i in 0..20 {
-            store.compact_rollups().await.expect("compact");
+            store
+                .compact_rollups(cxmetrics::storage::COMPACT_ROWS)
+                .await
+                .expect("compact");
             if i == 10 {
                 store.rebuild_rollups(None).await.expect("online rebuild");
             }
