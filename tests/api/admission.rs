@@ -39,7 +39,7 @@ async fn reads_past_the_tenant_limit_are_shed_with_a_retry_delay_while_writes_go
     // The first read waits behind this lock, holding the tenant's one running slot.
     let mut lock = PgConnection::connect(&app.database_url).await.unwrap();
     lock.execute("begin").await.unwrap();
-    lock.execute("lock table survey_responses in access exclusive mode")
+    lock.execute("lock table survey_responses, survey_rollups in access exclusive mode")
         .await
         .unwrap();
     let running = tokio::spawn({

@@ -683,7 +683,7 @@ async fn a_read_shed_under_load_is_429_with_retry_after() {
     sqlx::Executor::execute(&mut lock, "begin").await.unwrap();
     sqlx::Executor::execute(
         &mut lock,
-        "lock table survey_responses in access exclusive mode",
+        "lock table survey_responses, survey_rollups in access exclusive mode",
     )
     .await
     .unwrap();

@@ -27,11 +27,12 @@ fn nps_request(key: &str, timeout: Option<Duration>) -> Request<pb::MetricReques
     request
 }
 
-/// Holds an exclusive lock on the survey responses until dropped (rolled back).
+/// Holds an exclusive lock on the survey responses and their rollups until dropped (rolled
+/// back), so that every NPS read waits.
 async fn lock_responses(app: &TestApp) -> PgConnection {
     let mut conn = PgConnection::connect(&app.database_url).await.unwrap();
     conn.execute("begin").await.unwrap();
-    conn.execute("lock table survey_responses in access exclusive mode")
+    conn.execute("lock table survey_responses, survey_rollups in access exclusive mode")
         .await
         .unwrap();
     conn
