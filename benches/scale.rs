@@ -175,7 +175,7 @@ struct Plan {
     sizes: Vec<i64>,
     customers: i64,
     ingest: usize,
-    /// Calls per client in each latency phase.
+    /// Calls in each latency phase: at least `min` over all clients, at most `max` each.
     calls: Repeat,
     /// Runs of each naive query.
     naive: Repeat,
@@ -218,12 +218,12 @@ impl Plan {
             };
             (calls, naive)
         } else {
-            let once = Repeat {
-                min: 1,
-                max: 1,
+            let times = |n| Repeat {
+                min: n,
+                max: n,
                 budget: Duration::ZERO,
             };
-            (Repeat { min: 2, ..once }, once)
+            (times(2), times(1))
         };
         Ok(Self {
             sizes,
