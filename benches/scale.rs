@@ -101,6 +101,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn run(plan: &Plan, url: &str) -> anyhow::Result<()> {
+    let started = Instant::now();
     let store = Store::from_pool(PgPoolOptions::new().max_connections(4).connect(url).await?);
     store.migrate().await?;
     let bench = Bench {
@@ -122,8 +123,13 @@ async fn run(plan: &Plan, url: &str) -> anyhow::Result<()> {
         }
         ingested.extend(ingest(&bench, &mut loader, plan.ingest, size).await?);
     }
-    println!("\n{}", metrics_table(&measured));
+    println!("\n{}", metrics_table(&measured, plan.customers));
     println!("{}", ingest_table(&ingested));
+    let took = started.elapsed().as_secs_f64();
+    println!(
+        "whole run, loads included: {took:.0} s ({:.1} min)",
+        took / 60.0
+    );
     let differ: Vec<_> = measured.iter().filter(|m| m.agrees.is_err()).collect();
     for m in &differ {
         if let Err(why) = &m.agrees {
@@ -186,7 +192,7 @@ struct Plan {
     sizes: Vec<i64>,
     customers: i64,
     ingest: usize,
-    /// Calls per client in each latency phase.
+    /// Calls in each latency phase: at least `min` over all clients, at most `max` each.
     calls: Repeat,
     /// Runs of each naive query.
     naive: Repeat,
@@ -229,12 +235,12 @@ impl Plan {
             };
             (calls, naive)
         } else {
-            let once = Repeat {
-                min: 1,
-                max: 1,
+            let times = |n| Repeat {
+                min: n,
+                max: n,
                 budget: Duration::ZERO,
             };
-            (Repeat { min: 2, ..once }, once)
+            (times(2), times(1))
         };
         Ok(Self {
             sizes,
@@ -1316,9 +1322,14 @@ async fn measure(bench: &Bench, plan: &Plan, query: &Query, size: i64) -> anyhow
 }
 
 /// Latencies of `query` from every client at once, each calling in sequence as `calls`
-/// allows.
+/// allows. The minimum counts calls over all clients: a call that takes minutes alone must
+/// not be repeated minutes times four when four run at once.
 async fn timed(query: &Query, clients: &[Metrics], calls: Repeat) -> anyhow::Result<Latencies> {
     let started = Instant::now();
+    let calls = Repeat {
+        min: calls.min.div_ceil(clients.len()),
+        ..calls
+    };
     let per_client = clients.iter().cloned().map(|mut client| async move {
         let mut samples = Vec::new();
         while calls.more(samples.len(), started) {
@@ -1576,11 +1587,13 @@ fn human(n: i64) -> String {
     }
 }
 
-fn metrics_table(measured: &[Measured]) -> String {
-    let mut out = String::from(
-        "Metrics over one year of data (2025), one tenant; server = the built binary, \
-         restarted per query; p50/p99 over all calls of a phase (n = calls), each client \
-         calling in sequence; naive = median of its runs; RSS+ = server peak RSS over idle\n\n\
+fn metrics_table(measured: &[Measured], customers: i64) -> String {
+    let customers = human(customers);
+    let mut out = format!(
+        "Metrics over one year (2025) of one tenant: rows = survey responses and as many \
+         interactions, customers = {customers}; server = the built binary, restarted per \
+         query; p50/p99 over all calls of a phase (n = calls), each client calling in \
+         sequence; naive = median of its runs; RSS+ = server peak RSS over idle\n\n\
          | query | rows | 1 client p50 / p99 (n) | 4 clients p50 / p99 (n) | naive SQL (runs) \
          | naive / service p50 | p50 / p50 at first size | RSS+ 1 client | RSS+ 4 clients \
          | agrees |\n|---|---|---|---|---|---|---|---|---|---|\n",
