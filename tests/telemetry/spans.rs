@@ -270,10 +270,11 @@ async fn a_metric_query_shows_its_phases_under_the_server_span() {
         phases.windows(2).all(|w| w[0].end_time <= w[1].start_time),
         "phases run in order"
     );
-    let select = trace.one("SELECT survey_responses");
+    // An unfiltered NPS reads the survey rollups.
+    let select = trace.one("SELECT survey_rollups");
     assert_eq!(select.span_kind, SpanKind::Client);
     assert_eq!(select.parent_span_id, phases[2].span_context.span_id());
-    assert!(string(select, "db.query.text").contains("width_bucket"));
+    assert!(string(select, "db.query.text").contains("survey_rollups"));
 }
 
 #[tokio::test]
@@ -293,7 +294,7 @@ async fn invalid_argument_leaves_the_status_unset_and_an_internal_failure_is_an_
     assert_eq!(trace.server().status, Status::Unset);
     assert!(trace.named("BEGIN").is_empty(), "nothing is written");
 
-    sqlx::query("alter table survey_responses rename to survey_responses_gone")
+    sqlx::query("alter table survey_rollups rename to survey_rollups_gone")
         .execute(app.store.pool())
         .await
         .unwrap();
@@ -310,7 +311,7 @@ async fn invalid_argument_leaves_the_status_unset_and_an_internal_failure_is_an_
         "{:?}",
         trace.server().status
     );
-    let select = trace.one("SELECT survey_responses");
+    let select = trace.one("SELECT survey_rollups");
     assert!(matches!(select.status, Status::Error { .. }));
     assert_eq!(string(select, "error.type"), "42P01");
 }
@@ -483,7 +484,7 @@ async fn an_http_request_is_a_server_span_joined_to_the_caller_with_the_database
         attribute(server, "http.response.status_code"),
         Some(Value::I64(200))
     );
-    let select = trace.one("SELECT survey_responses");
+    let select = trace.one("SELECT survey_rollups");
     assert!(trace.is_under(select, server));
     let secret = app.key.rsplit('_').next().unwrap();
     for span in &trace.0 {
