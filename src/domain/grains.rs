@@ -116,6 +116,18 @@ pub struct SlotColumns {
     pub buckets: Vec<i32>,
 }
 
+impl SlotColumns {
+    /// Reads the whole days from rollup grain `code` instead of `Grain::Day`: the rollups'
+    /// day over every dimension, for queries that neither filter nor group by one.
+    pub fn days_from(&mut self, code: i16) {
+        for grain in &mut self.grains {
+            if *grain == Grain::Day.code() {
+                *grain = code;
+            }
+        }
+    }
+}
+
 /// `Cover::slivers` as columns.
 #[derive(Debug, Clone, Default)]
 pub struct SliverColumns {

@@ -14,9 +14,7 @@ use sqlx::{Postgres, QueryBuilder, Row};
 use super::{Store, bucket_index, filters};
 use crate::{
     domain::{
-        GroupBy, MetricQuery, ScoreScale, SurveyKind, TenantId,
-        grains::{self, Grain},
-        report::BucketCount,
+        GroupBy, MetricQuery, ScoreScale, SurveyKind, TenantId, grains, report::BucketCount,
         stats::ScoreCount,
     },
     error::Error,
@@ -121,11 +119,7 @@ fn push_rollup_counts(
     let mut slots = cover.slot_columns();
     let filter = &query.filter;
     if query.group_by.is_none() && filter.survey_ids.is_empty() && filter.channels.is_empty() {
-        for grain in &mut slots.grains {
-            if *grain == Grain::Day.code() {
-                *grain = ALL_DIMENSIONS_DAY;
-            }
-        }
+        slots.days_from(ALL_DIMENSIONS_DAY);
     }
     let group_by = query.group_by.as_ref();
     qb.push("select bucket, grp, score, scale_min, scale_max, sum(n)::int8 as n from (select p.bucket, ");

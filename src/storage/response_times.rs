@@ -27,7 +27,7 @@ use crate::{
     domain::{
         MetricQuery, TenantId,
         calendar::ClockColumns,
-        grains::{Cover, Grain},
+        grains::Cover,
         report::{Bucketed, ReportPlan, ScopeSets, Scoped},
         response_times::{DurationSummary, Measure, PERCENTILES, Percentiles, SlaTargets, Summary},
     },
@@ -154,11 +154,7 @@ fn push_rollup_read(
         && filter.agent_ids.is_empty()
         && filter.team_ids.is_empty();
     if undivided {
-        for grain in &mut slots.grains {
-            if *grain == Grain::Day.code() {
-                *grain = ALL_DIMENSIONS_DAY;
-            }
-        }
+        slots.days_from(ALL_DIMENSIONS_DAY);
     }
     let slivers = cover.sliver_columns();
     let [first_cut, resolution_cut] = read.targets.cutoffs(read.now);
