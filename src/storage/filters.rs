@@ -3,7 +3,10 @@
 
 use sqlx::{Postgres, QueryBuilder};
 
-use crate::domain::{Filter, GroupBy};
+use crate::domain::{
+    Filter, GroupBy,
+    grains::{SliverColumns, SlotColumns},
+};
 
 /// `left join` of the interaction a survey response links to, as `i`.
 pub const LINKED_INTERACTION: &str = " left join interactions i
@@ -92,4 +95,29 @@ pub fn push_interaction_group(qb: &mut QueryBuilder<'_, Postgres>, group_by: Opt
             .push_bind(key.clone())
             .push(", '')"),
     };
+}
+
+/// `unnest(...) as p (grain, part_from, part_to, bucket)`: a cover's rollup slot ranges as
+/// rows, one per range, for a lateral read of each.
+pub fn push_slot_parts(qb: &mut QueryBuilder<'_, Postgres>, slots: SlotColumns) {
+    qb.push("unnest(")
+        .push_bind(slots.grains)
+        .push("::int2[], ")
+        .push_bind(slots.from)
+        .push("::timestamptz[], ")
+        .push_bind(slots.to)
+        .push("::timestamptz[], ")
+        .push_bind(slots.buckets)
+        .push("::int4[]) as p (grain, part_from, part_to, bucket)");
+}
+
+/// `unnest(...) as p (part_from, part_to, bucket)`: a cover's raw slivers as rows.
+pub fn push_sliver_parts(qb: &mut QueryBuilder<'_, Postgres>, slivers: SliverColumns) {
+    qb.push("unnest(")
+        .push_bind(slivers.from)
+        .push("::timestamptz[], ")
+        .push_bind(slivers.to)
+        .push("::timestamptz[], ")
+        .push_bind(slivers.buckets)
+        .push("::int4[]) as p (part_from, part_to, bucket)");
 }

@@ -124,36 +124,25 @@ fn push_rollup_counts(
     let group_by = query.group_by.as_ref();
     qb.push("select bucket, grp, score, scale_min, scale_max, sum(n)::int8 as n from (select p.bucket, ");
     filters::push_response_group(qb, group_by);
-    qb.push(" as grp, r.score, r.scale_min, r.scale_max, r.n from unnest(")
-        .push_bind(slots.grains)
-        .push("::int2[], ")
-        .push_bind(slots.from)
-        .push("::timestamptz[], ")
-        .push_bind(slots.to)
-        .push("::timestamptz[], ")
-        .push_bind(slots.buckets)
-        .push("::int4[]) as p (grain, slot_from, slot_to, bucket) cross join lateral (select * from survey_rollups r where r.tenant_id = ")
+    qb.push(" as grp, r.score, r.scale_min, r.scale_max, r.n from ");
+    filters::push_slot_parts(qb, slots);
+    qb.push(" cross join lateral (select * from survey_rollups r where r.tenant_id = ")
         .push_bind(tenant.as_str().to_owned())
         .push(" and r.kind = ")
         .push_bind(kind.code())
-        .push(" and r.grain = p.grain and r.slot >= p.slot_from and r.slot < p.slot_to");
+        .push(" and r.grain = p.grain and r.slot >= p.part_from and r.slot < p.part_to");
     filters::push_response_filter(qb, filter);
     // `offset 0` keeps the lateral subquery a parameterized index scan per slot range: the
     // planner cannot estimate range joins against `unnest` and would scan the whole table.
     qb.push(" offset 0) r");
     if !cover.slivers.is_empty() {
-        let slivers = cover.sliver_columns();
         qb.push(" union all select p.bucket, ");
         filters::push_response_group(qb, group_by);
-        qb.push(" as grp, r.score, r.scale_min, r.scale_max, 1 from unnest(")
-            .push_bind(slivers.from)
-            .push("::timestamptz[], ")
-            .push_bind(slivers.to)
-            .push("::timestamptz[], ")
-            .push_bind(slivers.buckets)
-            .push("::int4[]) as p (sliver_from, sliver_to, bucket) cross join lateral (select * from survey_responses r");
+        qb.push(" as grp, r.score, r.scale_min, r.scale_max, 1 from ");
+        filters::push_sliver_parts(qb, cover.sliver_columns());
+        qb.push(" cross join lateral (select * from survey_responses r");
         push_tenant_and_kind(qb, tenant, kind);
-        qb.push(" and r.respond_time >= p.sliver_from and r.respond_time < p.sliver_to");
+        qb.push(" and r.respond_time >= p.part_from and r.respond_time < p.part_to");
         filters::push_response_filter(qb, filter);
         qb.push(" offset 0) r");
     }

@@ -161,23 +161,11 @@ fn push_rollup_read(
     let tenant = read.tenant.as_str().to_owned();
     // Rollup rows (alias `i`: their dimension columns are named as the interactions', ''
     // for none, so the interaction filter and group expressions apply as they are).
-    qb.push("with parts as (select * from unnest(")
-        .push_bind(slots.grains)
-        .push("::int2[], ")
-        .push_bind(slots.from)
-        .push("::timestamptz[], ")
-        .push_bind(slots.to)
-        .push("::timestamptz[], ")
-        .push_bind(slots.buckets)
-        .push("::int4[]) as p (grain, part_from, part_to, bucket)), ")
-        .push("slivers as (select * from unnest(")
-        .push_bind(slivers.from)
-        .push("::timestamptz[], ")
-        .push_bind(slivers.to)
-        .push("::timestamptz[], ")
-        .push_bind(slivers.buckets)
-        .push("::int4[]) as p (part_from, part_to, bucket)), ")
-        .push("deltas as (select p.bucket, ");
+    qb.push("with parts as (select * from ");
+    filters::push_slot_parts(qb, slots);
+    qb.push("), slivers as (select * from ");
+    filters::push_sliver_parts(qb, slivers);
+    qb.push("), ").push("deltas as (select p.bucket, ");
     filters::push_interaction_group(qb, group_by);
     // Lateral and fenced (`offset 0` keeps the planner from flattening it into a join),
     // so that each part is an index-only range scan of its own slots (the columns are the
