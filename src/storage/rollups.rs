@@ -11,6 +11,9 @@ use crate::{domain::TenantId, error::Error};
 /// that each stays a short statement however far behind it is.
 pub const COMPACT_ROWS: i32 = 20_000;
 
+/// How long a compaction waits for a lock before it gives up until its next round.
+const COMPACT_LOCK_WAIT: &str = "1s";
+
 /// A rollup table and the SQL functions of its migration.
 struct Rollup {
     table: &'static str,
@@ -95,8 +98,17 @@ impl Store {
         let mut folded = 0;
         for rollup in ROLLUPS {
             let sql = format!("select {}($1)", rollup.compact);
+            // Background upkeep yields to whoever holds a table lock (a migration, an
+            // operator's maintenance) instead of queueing, and making others queue, behind it.
+            let mut conn = self.pool.acquire().await?;
+            let mut tx = conn
+                .begin_with(format!(
+                    "begin; set local lock_timeout = '{COMPACT_LOCK_WAIT}'"
+                ))
+                .await?;
             let query = sqlx::query_scalar::<_, i64>(&sql).bind(max_rows);
-            let n = traced(&sql, query.fetch_one(&self.pool)).await?;
+            let n = traced(&sql, query.fetch_one(&mut *tx)).await?;
+            tx.commit().await?;
             folded += u64::try_from(n).unwrap_or(0);
         }
         Ok(folded)

@@ -101,6 +101,19 @@ async fn the_read_timeout_bounds_a_caller_without_a_deadline() {
 }
 
 #[tokio::test]
+async fn the_rollup_compactor_does_not_queue_behind_a_table_lock() {
+    let app = spawn_app().await;
+    let _lock = lock_responses(&app).await;
+    // The compactor runs every second; give it time to meet the lock.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        lock_waiters_after_settling(&app).await,
+        0,
+        "background compaction must give up on a held lock, not wait on it"
+    );
+}
+
+#[tokio::test]
 async fn metric_and_listing_reads_go_to_the_read_database_and_writes_to_the_primary() {
     // The "replica": a second database of the same schema, written through its own server.
     let replica = spawn_app().await;
