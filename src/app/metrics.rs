@@ -13,9 +13,7 @@ use crate::{
         cohorts::{Cohort, CohortPlan},
         query::{CohortQuery, MAX_CELLS, MAX_GROUPS, ResponseTimeQuery, RetentionQuery},
         report::{self, GroupReport, Point, Report, ReportPlan, exceeds_groups},
-        response_times::{
-            ResponseTimeChange, ResponseTimeStats, Summary, clock_span, rollup_cover, to_micros,
-        },
+        response_times::{ResponseTimeChange, ResponseTimeStats, Summary, clock_span, to_micros},
         retention::{
             RetentionCounts, RetentionReport, RetentionStats, bucket_counts, nps_category,
         },
@@ -145,11 +143,9 @@ impl Metrics {
             Summary::default()
         };
         let scoped = if parsed.reads_rollups() {
-            let cuts: Vec<_> = parsed.targets.cutoffs(now).into_iter().flatten().collect();
-            let cover = rollup_cover(&plan.boundaries, &cuts);
             let cells = self
                 .store
-                .response_times_from_rollups(&read, &cover, caller.deadline)
+                .response_times_from_rollups(&read, caller.deadline)
                 .await?;
             check_groups(&cells, &plan, "query.group_by")?;
             report::roll_up(

@@ -234,10 +234,11 @@ impl Summary {
     }
 }
 
-/// The parts of the buckets of `boundaries` for reading rollups: `grains::cover` of the
-/// buckets cut at `cuts` too (the SLA cutoffs), each part still naming its own bucket, so
-/// that every rollup slot lies wholly before or after each cutoff.
-pub fn rollup_cover(boundaries: &[DateTime<Utc>], cuts: &[DateTime<Utc>]) -> Cover {
+/// The parts of the buckets of `boundaries` for reading rollups: `grains::cover` (or, for a
+/// read over every dimension, `grains::cover_by_months`) of the buckets cut at `cuts` too
+/// (the SLA cutoffs), each part still naming its own bucket, so that every rollup slot lies
+/// wholly before or after each cutoff.
+pub fn rollup_cover(boundaries: &[DateTime<Utc>], cuts: &[DateTime<Utc>], months: bool) -> Cover {
     let (Some(first), Some(last)) = (boundaries.first(), boundaries.last()) else {
         return Cover::default();
     };
@@ -250,7 +251,11 @@ pub fn rollup_cover(boundaries: &[DateTime<Utc>], cuts: &[DateTime<Utc>]) -> Cov
     refined.dedup();
     // The bucket of refined window j: the last boundary at or before its start.
     let bucket_of = |j: usize| boundaries.partition_point(|b| *b <= refined[j]) - 1;
-    let mut cover = grains::cover(&refined);
+    let mut cover = if months {
+        grains::cover_by_months(&refined, cuts)
+    } else {
+        grains::cover(&refined)
+    };
     for s in &mut cover.slots {
         s.bucket = bucket_of(s.bucket);
     }
@@ -481,7 +486,7 @@ mod tests {
             at("2026-01-03T00:00:00Z"),
         ];
         let cut = at("2026-01-02T13:07:30Z");
-        let cover = rollup_cover(&b, &[cut, at("2030-01-01T00:00:00Z")]);
+        let cover = rollup_cover(&b, &[cut, at("2030-01-01T00:00:00Z")], false);
         for s in &cover.slots {
             assert!(s.to <= cut || s.from >= cut, "{s:?}");
             assert!(b[s.bucket] <= s.from && s.to <= b[s.bucket + 1], "{s:?}");
@@ -491,7 +496,30 @@ mod tests {
             (sliver.from, sliver.bucket),
             (at("2026-01-02T13:00:00Z"), 1)
         );
-        assert_eq!(rollup_cover(&b, &[]), grains::cover(&b));
+        assert_eq!(rollup_cover(&b, &[], false), grains::cover(&b));
+
+        // Berlin months: the months the cutoff is not in are read as UTC months, the one it
+        // is in never straddles it.
+        let b = [
+            at("2025-12-31T23:00:00Z"),
+            at("2026-01-31T23:00:00Z"),
+            at("2026-02-28T23:00:00Z"),
+        ];
+        let cut = at("2026-02-10T08:00:00Z");
+        let cover = rollup_cover(&b, &[cut], true);
+        for s in &cover.slots {
+            assert!(s.to <= cut || s.from >= cut, "{s:?}");
+        }
+        let months: Vec<_> = cover
+            .slots
+            .iter()
+            .filter(|s| s.grain == Grain::Month)
+            .map(|s| (s.from, s.to, s.bucket))
+            .collect();
+        assert_eq!(
+            months,
+            [(at("2026-01-01T00:00:00Z"), at("2026-02-01T00:00:00Z"), 0)]
+        );
     }
 
     #[test]

@@ -97,8 +97,9 @@ pub fn push_interaction_group(qb: &mut QueryBuilder<'_, Postgres>, group_by: Opt
     };
 }
 
-/// `unnest(...) as p (grain, part_from, part_to, bucket)`: a cover's rollup slot ranges as
-/// rows, one per range, for a lateral read of each.
+/// `unnest(...) as p (grain, part_from, part_to, bucket, sign)`: a cover's rollup slot
+/// ranges as rows, one per range, for a lateral read of each; what a range counts is
+/// multiplied by its `sign`.
 pub fn push_slot_parts(qb: &mut QueryBuilder<'_, Postgres>, slots: SlotColumns) {
     qb.push("unnest(")
         .push_bind(slots.grains)
@@ -108,10 +109,12 @@ pub fn push_slot_parts(qb: &mut QueryBuilder<'_, Postgres>, slots: SlotColumns) 
         .push_bind(slots.to)
         .push("::timestamptz[], ")
         .push_bind(slots.buckets)
-        .push("::int4[]) as p (grain, part_from, part_to, bucket)");
+        .push("::int4[], ")
+        .push_bind(slots.signs)
+        .push("::int2[]) as p (grain, part_from, part_to, bucket, sign)");
 }
 
-/// `unnest(...) as p (part_from, part_to, bucket)`: a cover's raw slivers as rows.
+/// `unnest(...) as p (part_from, part_to, bucket, sign)`: a cover's raw slivers as rows.
 pub fn push_sliver_parts(qb: &mut QueryBuilder<'_, Postgres>, slivers: SliverColumns) {
     qb.push("unnest(")
         .push_bind(slivers.from)
@@ -119,5 +122,7 @@ pub fn push_sliver_parts(qb: &mut QueryBuilder<'_, Postgres>, slivers: SliverCol
         .push_bind(slivers.to)
         .push("::timestamptz[], ")
         .push_bind(slivers.buckets)
-        .push("::int4[]) as p (part_from, part_to, bucket)");
+        .push("::int4[], ")
+        .push_bind(slivers.signs)
+        .push("::int2[]) as p (part_from, part_to, bucket, sign)");
 }

@@ -66,27 +66,33 @@ impl Store {
         periods: usize,
         deadline: Option<std::time::Instant>,
     ) -> Result<Vec<CohortActivity>, Error> {
+        // Each customer's buckets with activity, and the earliest instant in each, counted
+        // once per (customer, bucket) before anything is joined: the first of them is the
+        // customer's cohort. Activity after the grid can be neither a member's first nor in
+        // one of its buckets.
         let sql = "with activity as (
-                 select customer_id, respond_time as t from survey_responses where tenant_id = $1
+                 select customer_id, respond_time as t from survey_responses
+                 where tenant_id = $1 and respond_time < $5
                  union all
-                 select customer_id, open_time from interactions where tenant_id = $1
-             ), firsts as (
-                 select customer_id, min(t) as first from activity group by customer_id
+                 select customer_id, open_time from interactions
+                 where tenant_id = $1 and open_time < $5
+             ), buckets as (
+                 select customer_id, width_bucket(t, $2::timestamptz[]) as bucket,
+                        min(t) as first
+                 from activity group by 1, 2
              ), members as (
-                 select customer_id, first, width_bucket(first, $2::timestamptz[]) as cohort
-                 from firsts where first >= ($2::timestamptz[])[1] and first < $3
+                 select bucket, min(bucket) over w as cohort, min(first) over w as first
+                 from buckets window w as (partition by customer_id)
              )
-             select m.cohort, width_bucket(a.t, $2::timestamptz[]) as bucket,
-                    count(distinct m.customer_id) as active
-             from members m join activity a on a.customer_id = m.customer_id
-             where a.t < ($2::timestamptz[])[array_length($2::timestamptz[], 1)]
-               and width_bucket(a.t, $2::timestamptz[]) < m.cohort + $4
+             select cohort, bucket, count(*) as active from members
+             where first >= ($2::timestamptz[])[1] and first < $3 and bucket < cohort + $4
              group by 1, 2";
         let query = sqlx::query(sql)
             .bind(tenant.as_str())
             .bind(boundaries)
             .bind(cohorts_end)
-            .bind(i32::try_from(periods).map_err(|e| Error::Internal(e.into()))?);
+            .bind(i32::try_from(periods).map_err(|e| Error::Internal(e.into()))?)
+            .bind(boundaries.last().copied());
         let rows = self.read_rows(query, deadline).await?;
         rows.iter()
             .map(|row| {

@@ -107,7 +107,8 @@ fn push_raw_counts(
 }
 
 /// The same rows from the rollups' slots, plus the raw rows of the slivers no slot covers.
-/// Unfiltered, ungrouped queries read whole days from grain 4, a row per score and scale.
+/// Queries that neither filter nor group by survey or channel read UTC months from grain 5
+/// and whole days from grain 4, a row per score and scale.
 fn push_rollup_counts(
     qb: &mut QueryBuilder<'static, Postgres>,
     tenant: &TenantId,
@@ -115,16 +116,22 @@ fn push_rollup_counts(
     query: &MetricQuery,
     boundaries: &[DateTime<Utc>],
 ) {
-    let cover = grains::cover(boundaries);
-    let mut slots = cover.slot_columns();
     let filter = &query.filter;
-    if query.group_by.is_none() && filter.survey_ids.is_empty() && filter.channels.is_empty() {
+    let undivided =
+        query.group_by.is_none() && filter.survey_ids.is_empty() && filter.channels.is_empty();
+    let cover = if undivided {
+        grains::cover_by_months(boundaries, &[])
+    } else {
+        grains::cover(boundaries)
+    };
+    let mut slots = cover.slot_columns();
+    if undivided {
         slots.days_from(ALL_DIMENSIONS_DAY);
     }
     let group_by = query.group_by.as_ref();
     qb.push("select bucket, grp, score, scale_min, scale_max, sum(n)::int8 as n from (select p.bucket, ");
     filters::push_response_group(qb, group_by);
-    qb.push(" as grp, r.score, r.scale_min, r.scale_max, r.n from ");
+    qb.push(" as grp, r.score, r.scale_min, r.scale_max, r.n * p.sign as n from ");
     filters::push_slot_parts(qb, slots);
     qb.push(" cross join lateral (select * from survey_rollups r where r.tenant_id = ")
         .push_bind(tenant.as_str().to_owned())
@@ -138,7 +145,7 @@ fn push_rollup_counts(
     if !cover.slivers.is_empty() {
         qb.push(" union all select p.bucket, ");
         filters::push_response_group(qb, group_by);
-        qb.push(" as grp, r.score, r.scale_min, r.scale_max, 1 from ");
+        qb.push(" as grp, r.score, r.scale_min, r.scale_max, p.sign from ");
         filters::push_sliver_parts(qb, cover.sliver_columns());
         qb.push(" cross join lateral (select * from survey_responses r");
         push_tenant_and_kind(qb, tenant, kind);

@@ -29,7 +29,9 @@ use crate::{
         calendar::ClockColumns,
         grains::Cover,
         report::{Bucketed, ReportPlan, ScopeSets, Scoped},
-        response_times::{DurationSummary, Measure, PERCENTILES, Percentiles, SlaTargets, Summary},
+        response_times::{
+            DurationSummary, Measure, PERCENTILES, Percentiles, SlaTargets, Summary, rollup_cover,
+        },
     },
     error::Error,
 };
@@ -87,20 +89,29 @@ impl Store {
 
 impl Store {
     /// Partial summaries per bucket and group (the group "" when ungrouped) whose sums per
-    /// scope are the report's figures, from the rollups. `cover` tiles the buckets and is
-    /// cut at the SLA cutoffs (`response_times::rollup_cover`).
-    #[tracing::instrument(skip_all, fields(buckets = read.plan.buckets() as i64, slots = cover.slots.len() as i64, slivers = cover.slivers.len() as i64))]
+    /// scope are the report's figures, from the rollups, read over the buckets' cover cut
+    /// at the SLA cutoffs (`response_times::rollup_cover`).
+    #[tracing::instrument(skip_all, fields(buckets = read.plan.buckets() as i64, slots, slivers))]
     pub async fn response_times_from_rollups(
         &self,
         read: &ResponseTimeRead<'_>,
-        cover: &Cover,
         deadline: Option<std::time::Instant>,
     ) -> Result<Vec<Bucketed<Summary>>, Error> {
         if read.plan.boundaries.len() < 2 {
             return Ok(Vec::new());
         }
+        let cuts: Vec<_> = read
+            .targets
+            .cutoffs(read.now)
+            .into_iter()
+            .flatten()
+            .collect();
+        let cover = rollup_cover(&read.plan.boundaries, &cuts, undivided(read.query));
+        let span = tracing::Span::current();
+        span.record("slots", cover.slots.len() as i64);
+        span.record("slivers", cover.slivers.len() as i64);
         let mut qb = QueryBuilder::new("");
-        push_rollup_read(&mut qb, read, cover);
+        push_rollup_read(&mut qb, read, &cover);
         let rows = self.read_rows(qb.build(), deadline).await?;
         let buckets = read.plan.buckets();
         rows.iter()
@@ -137,6 +148,16 @@ fn durations(targets: SlaTargets) -> [(i16, &'static str, Option<f64>, i16); 2] 
     ]
 }
 
+/// True when the query neither filters nor groups by a rolled-up dimension (channel, agent,
+/// team): it then reads the rollups' days and months over every dimension.
+fn undivided(query: &MetricQuery) -> bool {
+    let filter = &query.filter;
+    query.group_by.is_none()
+        && filter.channels.is_empty()
+        && filter.agent_ids.is_empty()
+        && filter.team_ids.is_empty()
+}
+
 /// The rollup read: rows `kind` 0 (a sketch bucket's counts: `measure`, `idx`, `n`,
 /// `seconds`, `late` waiting past the cutoff, `target_idx`), 1 (the extremes `lo`, `hi`)
 /// and 2 (the target bucket's `met`, `breached`), each with `bucket` and `grp`.
@@ -147,13 +168,9 @@ fn push_rollup_read(
 ) {
     let query = read.query;
     let group_by = query.group_by.as_ref();
-    let mut slots = cover.slot_columns();
     let filter = &query.filter;
-    let undivided = group_by.is_none()
-        && filter.channels.is_empty()
-        && filter.agent_ids.is_empty()
-        && filter.team_ids.is_empty();
-    if undivided {
+    let mut slots = cover.slot_columns();
+    if undivided(query) {
         slots.days_from(ALL_DIMENSIONS_DAY);
     }
     let slivers = cover.sliver_columns();
@@ -172,7 +189,8 @@ fn push_rollup_read(
     // covering index's): the planner cannot tell how few rows the parts select and would
     // rather scan all of the tenant's rollups.
     qb.push(
-        " as grp, i.measure, i.bucket as idx, i.slot as t, i.n, i.seconds from parts p \
+        " as grp, i.measure, i.bucket as idx, i.slot as t, i.n * p.sign as n, \
+         i.seconds * p.sign as seconds from parts p \
          cross join lateral (select i.channel, i.agent_id, i.team_id, i.measure, i.bucket, \
          i.slot, i.n, i.seconds from interaction_rollups i where i.tenant_id = ",
     )
@@ -182,7 +200,7 @@ fn push_rollup_read(
     qb.push(" offset 0) i union all select p.bucket, ");
     filters::push_interaction_group(qb, group_by);
     qb.push(
-        " as grp, m.measure, m.bucket, i.open_time, 1, m.seconds from slivers p \
+        " as grp, m.measure, m.bucket, i.open_time, p.sign, m.seconds * p.sign from slivers p \
          cross join lateral (select * from interactions i where i.tenant_id = ",
     )
     .push_bind(tenant.clone())
