@@ -24,7 +24,7 @@ pub enum Grain {
     QuarterHour,
     Hour,
     Day,
-    /// A UTC calendar month (only over every dimension: `cover_by_months`).
+    /// A UTC calendar month (kept over every dimension only: `cover_by_months`).
     Month,
 }
 
@@ -144,13 +144,16 @@ pub struct SlotColumns {
     pub signs: Vec<i16>,
 }
 
+/// The rollup grains kept over every dimension: hours (6), days (4) and months (5).
+const UNDIVIDED: [(Grain, i16); 3] = [(Grain::Hour, 6), (Grain::Day, 4), (Grain::Month, 5)];
+
 impl SlotColumns {
-    /// Reads the whole days from rollup grain `code` instead of `Grain::Day`: the rollups'
-    /// day over every dimension, for queries that neither filter nor group by one.
-    pub fn days_from(&mut self, code: i16) {
+    /// Reads hours and days from the rollups' grains over every dimension (months are kept
+    /// only there), for queries that neither filter nor group by a rolled-up dimension.
+    pub fn read_undivided(&mut self) {
         for grain in &mut self.grains {
-            if *grain == Grain::Day.code() {
-                *grain = code;
+            if let Some((_, code)) = UNDIVIDED.iter().find(|(g, _)| g.code() == *grain) {
+                *grain = *code;
             }
         }
     }

@@ -20,9 +20,6 @@ use crate::{
     error::Error,
 };
 
-/// Rollup grain 4: whole UTC days over every survey and channel.
-const ALL_DIMENSIONS_DAY: i16 = 4;
-
 /// Whether the rollups hold every dimension `query` filters or groups by.
 pub fn rollups_serve(query: &MetricQuery) -> bool {
     let filter = &query.filter;
@@ -107,8 +104,8 @@ fn push_raw_counts(
 }
 
 /// The same rows from the rollups' slots, plus the raw rows of the slivers no slot covers.
-/// Queries that neither filter nor group by survey or channel read UTC months from grain 5
-/// and whole days from grain 4, a row per score and scale.
+/// Queries that neither filter nor group by survey or channel read the grains kept over
+/// every survey and channel, UTC months included: a row per score and scale and slot.
 fn push_rollup_counts(
     qb: &mut QueryBuilder<'static, Postgres>,
     tenant: &TenantId,
@@ -126,7 +123,7 @@ fn push_rollup_counts(
     };
     let mut slots = cover.slot_columns();
     if undivided {
-        slots.days_from(ALL_DIMENSIONS_DAY);
+        slots.read_undivided();
     }
     let group_by = query.group_by.as_ref();
     qb.push("select bucket, grp, score, scale_min, scale_max, sum(n)::int8 as n from (select p.bucket, ");

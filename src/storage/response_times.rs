@@ -131,8 +131,6 @@ const ANSWERED: i16 = 1;
 const RESOLVED: i16 = 2;
 const UNANSWERED: i16 = 3;
 const UNRESOLVED: i16 = 4;
-/// Rollup grain 4: whole UTC days over every channel, agent and team.
-const ALL_DIMENSIONS_DAY: i16 = 4;
 
 /// The two durations: rollup measure code, the raw column that ends it, its target, and
 /// the measure code of the interactions still waiting for it.
@@ -171,7 +169,7 @@ fn push_rollup_read(
     let filter = &query.filter;
     let mut slots = cover.slot_columns();
     if undivided(query) {
-        slots.days_from(ALL_DIMENSIONS_DAY);
+        slots.read_undivided();
     }
     let slivers = cover.sliver_columns();
     let [first_cut, resolution_cut] = read.targets.cutoffs(read.now);

@@ -488,11 +488,11 @@ async fn the_rollups_commands_verify_and_rebuild() {
     );
 }
 
-/// A database migrated up to the migration that adds the month rollups, with records in
-/// it, has them counted in its months by that migration: `rollups verify` finds no
-/// difference, and unfiltered reads have months to read.
+/// A database migrated up to the migration that adds the month and hour rollups over every
+/// dimension, with records in it, has them counted in those grains by that migration:
+/// `rollups verify` finds no difference, and unfiltered reads have slots to read.
 #[tokio::test]
-async fn the_month_rollups_migration_counts_what_is_already_stored() {
+async fn the_undivided_rollups_migration_counts_what_is_already_stored() {
     use sqlx::{Executor, postgres::PgPoolOptions};
 
     let url = create_database().await;
@@ -540,12 +540,17 @@ async fn the_month_rollups_migration_counts_what_is_already_stored() {
         assert_eq!(check.differing_keys, 0, "{check:?}");
     }
     for table in ["survey_rollups", "interaction_rollups"] {
-        let months: i64 = sqlx::query_scalar(&format!(
-            "select count(distinct slot) from {table} where grain = 5"
-        ))
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-        assert_eq!(months, 4, "{table}: January to April 2025");
+        let sql = format!("select count(distinct slot) from {table} where grain = $1");
+        for (grain, slots, what) in [
+            (5_i16, 4_i64, "the months January to April 2025"),
+            (6, 300, "every record in an hour of its own"),
+        ] {
+            let found: i64 = sqlx::query_scalar(&sql)
+                .bind(grain)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            assert_eq!(found, slots, "{table}: {what}");
+        }
     }
 }
