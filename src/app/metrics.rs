@@ -10,7 +10,7 @@ use super::{admission::Admission, auth::Caller, calendars::find_calendar};
 use crate::{
     domain::{
         MetricQuery, SurveyKind, buckets,
-        cohorts::{Cohort, CohortPlan},
+        cohorts::{ActivitySource, Cohort, CohortPlan},
         query::{CohortQuery, MAX_CELLS, MAX_GROUPS, ResponseTimeQuery, RetentionQuery},
         report::{self, GroupReport, Point, Report, ReportPlan, exceeds_groups},
         response_times::{ResponseTimeChange, ResponseTimeStats, Summary, clock_span, to_micros},
@@ -255,6 +255,7 @@ impl Metrics {
                 plan.grid(),
                 plan.cohorts_end(),
                 q.periods,
+                ActivitySource::for_grid(plan.grid()),
                 caller.deadline,
             )
             .await?;

@@ -132,6 +132,28 @@ impl CohortPlan {
     }
 }
 
+/// Where storage reads cohort activity from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActivitySource {
+    /// Each customer's first and last instant per UTC month (`customer_months`): exact when
+    /// every UTC month meets at most two buckets of the grid, as local months, quarters and
+    /// years in any zone do (`grains::no_bucket_inside_a_month`).
+    Months,
+    /// Every survey response and interaction.
+    Raw,
+}
+
+impl ActivitySource {
+    /// The cheaper source that is exact for the buckets of `grid`.
+    pub fn for_grid(grid: &[DateTime<Utc>]) -> Self {
+        if super::grains::no_bucket_inside_a_month(grid) {
+            Self::Months
+        } else {
+            Self::Raw
+        }
+    }
+}
+
 /// Distinct customers of cohort `cohort` active in grid bucket `bucket` (indexes into
 /// `CohortPlan::grid`, `bucket >= cohort`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -206,6 +206,18 @@ pub fn cover_by_months(boundaries: &[DateTime<Utc>], uncut: &[DateTime<Utc>]) ->
     cover
 }
 
+/// True when no bucket of `boundaries` lies strictly inside one UTC month (starting after
+/// the month does and ending before it ends). Every UTC month then meets the buckets, and
+/// the stretches before and after them, as a whole, a prefix or a suffix of itself: the
+/// first and the last instant of a customer's activity in the month tell every bucket it
+/// was active in there.
+pub fn no_bucket_inside_a_month(boundaries: &[DateTime<Utc>]) -> bool {
+    boundaries.windows(2).all(|pair| {
+        let month_start = Grain::Month.floor(pair[0]);
+        month_start == pair[0] || pair[1] >= Grain::Month.ceil(pair[0])
+    })
+}
+
 /// The UTC month start nearest `t` (the earlier one on a tie).
 fn nearest_month_start(t: DateTime<Utc>) -> DateTime<Utc> {
     let (floor, ceil) = (Grain::Month.floor(t), Grain::Month.ceil(t));
@@ -483,6 +495,38 @@ mod tests {
             Grain::Month.floor(at("1969-12-31T23:00:00Z")),
             at("1969-12-01T00:00:00Z")
         );
+    }
+
+    #[test]
+    fn local_months_quarters_and_years_meet_each_utc_month_at_its_edges() {
+        for zone in [
+            "Europe/Berlin",
+            "Asia/Kathmandu",
+            "Pacific/Kiritimati",
+            "Pacific/Niue",
+        ] {
+            let tz: Tz = zone.parse().unwrap();
+            let first = NaiveDate::from_ymd_opt(2019, 1, 1).unwrap();
+            let end = start_of_day(tz, NaiveDate::from_ymd_opt(2027, 1, 1).unwrap());
+            for g in [Granularity::Month, Granularity::Quarter, Granularity::Year] {
+                let b: Vec<_> = bucket_starts(tz, first, end, g).map(|(_, t)| t).collect();
+                assert!(no_bucket_inside_a_month(&b), "{zone} {g:?}");
+            }
+            for g in [Granularity::Day, Granularity::Week] {
+                let b: Vec<_> = bucket_starts(tz, first, end, g).map(|(_, t)| t).collect();
+                assert!(!no_bucket_inside_a_month(&b), "{zone} {g:?}");
+            }
+        }
+        // A month that starts after a UTC month does and ends before it ends.
+        assert!(!no_bucket_inside_a_month(&[
+            at("2025-03-01T01:00:00Z"),
+            at("2025-03-31T23:00:00Z")
+        ]));
+        assert!(no_bucket_inside_a_month(&[
+            at("2025-03-01T00:00:00Z"),
+            at("2025-03-31T23:00:00Z"),
+            at("2025-04-30T23:00:00Z")
+        ]));
     }
 
     const ZONES: [&str; 6] = [

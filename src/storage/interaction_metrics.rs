@@ -5,7 +5,11 @@ use sqlx::Row;
 
 use super::{Store, bucket_index};
 use crate::{
-    domain::{SurveyKind, TenantId, cohorts::CohortActivity, retention::CustomerSpan},
+    domain::{
+        SurveyKind, TenantId,
+        cohorts::{ActivitySource, CohortActivity},
+        retention::CustomerSpan,
+    },
     error::Error,
 };
 
@@ -56,27 +60,28 @@ impl Store {
 
     /// For customers whose first activity ever (a survey response or an interaction) falls
     /// in `[b0, bn)`: rows (cohort bucket, activity bucket, distinct active customers) over
-    /// `boundaries`, activity buckets counted from the cohort's on.
-    #[tracing::instrument(skip_all, fields(buckets = boundaries.len() as i64 - 1))]
+    /// `boundaries`, activity buckets counted from the cohort's on. `ActivitySource::Months`
+    /// must only be given for a grid it is exact for (`ActivitySource::for_grid`).
+    #[tracing::instrument(skip_all, fields(buckets = boundaries.len() as i64 - 1, source = ?source))]
     pub async fn cohort_activity(
         &self,
         tenant: &TenantId,
         boundaries: &[DateTime<Utc>],
         cohorts_end: DateTime<Utc>,
         periods: usize,
+        source: ActivitySource,
         deadline: Option<std::time::Instant>,
     ) -> Result<Vec<CohortActivity>, Error> {
+        let activity = match source {
+            ActivitySource::Raw => RAW_ACTIVITY,
+            ActivitySource::Months => MONTHS_ACTIVITY,
+        };
         // Each customer's buckets with activity, and the earliest instant in each, counted
         // once per (customer, bucket) before anything is joined: the first of them is the
         // customer's cohort. Activity after the grid can be neither a member's first nor in
         // one of its buckets.
-        let sql = "with activity as (
-                 select customer_id, respond_time as t from survey_responses
-                 where tenant_id = $1 and respond_time < $5
-                 union all
-                 select customer_id, open_time from interactions
-                 where tenant_id = $1 and open_time < $5
-             ), buckets as (
+        let sql = format!(
+            "with {activity}, buckets as (
                  select customer_id, width_bucket(t, $2::timestamptz[]) as bucket,
                         min(t) as first
                  from activity group by 1, 2
@@ -86,8 +91,9 @@ impl Store {
              )
              select cohort, bucket, count(*) as active from members
              where first >= ($2::timestamptz[])[1] and first < $3 and bucket < cohort + $4
-             group by 1, 2";
-        let query = sqlx::query(sql)
+             group by 1, 2"
+        );
+        let query = sqlx::query(&sql)
             .bind(tenant.as_str())
             .bind(boundaries)
             .bind(cohorts_end)
@@ -106,3 +112,38 @@ impl Store {
             .collect()
     }
 }
+
+/// `activity (customer_id, t)`: every survey response and interaction of tenant $1 before $5.
+const RAW_ACTIVITY: &str = "activity as (
+        select customer_id, respond_time as t from survey_responses
+        where tenant_id = $1 and respond_time < $5
+        union all
+        select customer_id, open_time from interactions
+        where tenant_id = $1 and open_time < $5
+    )";
+
+/// `activity (customer_id, t)` with the same buckets and first instants as `RAW_ACTIVITY`
+/// for a grid no bucket of which lies inside a UTC month: each customer's first and last
+/// instant per UTC month, except for months with a retraction not yet compacted, whose raw
+/// rows are read instead.
+const MONTHS_ACTIVITY: &str = "pending as (
+        select distinct customer_id, month from customer_months
+        where tenant_id = $1 and fresh and retracts
+    ), activity as (
+        select c.customer_id, x.t
+        from customer_months c
+        cross join lateral (values (c.first_at), (c.last_at)) x (t)
+        where c.tenant_id = $1 and not c.retracts and c.first_at < $5 and x.t < $5
+          and not exists (select from pending p
+                          where p.customer_id = c.customer_id and p.month = c.month)
+        union all
+        select r.customer_id, r.respond_time from pending p
+        join survey_responses r on r.tenant_id = $1 and r.customer_id = p.customer_id
+         and r.respond_time >= p.month and r.respond_time < utc_month_end(p.month)
+        where r.respond_time < $5
+        union all
+        select i.customer_id, i.open_time from pending p
+        join interactions i on i.tenant_id = $1 and i.customer_id = p.customer_id
+         and i.open_time >= p.month and i.open_time < utc_month_end(p.month)
+        where i.open_time < $5
+    )";

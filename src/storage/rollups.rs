@@ -19,13 +19,24 @@ struct Rollup {
     table: &'static str,
     /// `f(max_rows integer) returns bigint`: folds deltas, returns the rows it removed.
     compact: &'static str,
-    /// `f(tenant text) returns table (<key columns>, n bigint)`: the counts computed from
+    /// `f(tenant text) returns table (<key columns>, <values>)`: the figures computed from
     /// the raw rows, for one tenant or, given null, every tenant.
     counts: &'static str,
     /// The key columns, in the order `counts` returns them.
     key: &'static str,
-    /// The summed columns, after the key.
-    values: &'static [&'static str],
+    /// The value columns after the key, each with the aggregate that folds a key's rows.
+    values: &'static [(&'static str, Fold)],
+    /// True, over a key's rows, when only its sums can be compared with the raw rows: its
+    /// extremes wait for a compaction that recomputes them (readers take the raw rows).
+    pending: Option<&'static str>,
+}
+
+/// How a key's rows combine into its value.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fold {
+    Sum,
+    Min,
+    Max,
 }
 
 const ROLLUPS: &[Rollup] = &[
@@ -34,30 +45,53 @@ const ROLLUPS: &[Rollup] = &[
         compact: "compact_survey_rollups",
         counts: "survey_rollup_counts",
         key: "tenant_id, kind, grain, slot, survey_id, channel, scale_min, scale_max, score",
-        values: &["n"],
+        values: &[("n", Fold::Sum)],
+        pending: None,
     },
     Rollup {
         table: "interaction_rollups",
         compact: "compact_interaction_rollups",
         counts: "interaction_rollup_counts",
         key: "tenant_id, grain, slot, channel, agent_id, team_id, measure, bucket",
-        values: &["n", "seconds"],
+        values: &[("n", Fold::Sum), ("seconds", Fold::Sum)],
+        pending: None,
+    },
+    Rollup {
+        table: "customer_months",
+        compact: "compact_customer_months",
+        counts: "customer_month_counts",
+        key: "tenant_id, customer_id, month",
+        values: &[
+            ("n", Fold::Sum),
+            ("first_at", Fold::Min),
+            ("last_at", Fold::Max),
+        ],
+        pending: Some("bool_or(fresh and retracts)"),
     },
 ];
 
 impl Rollup {
     fn values(&self) -> String {
-        self.values.join(", ")
+        let names: Vec<&str> = self.values.iter().map(|(v, _)| *v).collect();
+        names.join(", ")
     }
 
-    /// `sum(v) as v, ...`
-    fn sums(&self) -> String {
-        let sums: Vec<String> = self
+    /// `sum(v) as v, min(w) as w, ...`, and whether the key is pending.
+    fn folds(&self) -> String {
+        let mut folds: Vec<String> = self
             .values
             .iter()
-            .map(|v| format!("sum({v}) as {v}"))
+            .map(|(v, fold)| {
+                let f = match fold {
+                    Fold::Sum => "sum",
+                    Fold::Min => "min",
+                    Fold::Max => "max",
+                };
+                format!("{f}({v}) as {v}")
+            })
             .collect();
-        sums.join(", ")
+        folds.push(format!("{} as pending", self.pending.unwrap_or("false")));
+        folds.join(", ")
     }
 
     /// True when any sum is not zero: a key whose sums are all zero counts nothing.
@@ -65,19 +99,25 @@ impl Rollup {
         let sums: Vec<String> = self
             .values
             .iter()
-            .map(|v| format!("sum({v}) <> 0"))
+            .filter(|(_, fold)| *fold == Fold::Sum)
+            .map(|(v, _)| format!("sum({v}) <> 0"))
             .collect();
         sums.join(" or ")
     }
-}
 
-/// `alias.v, ...` with absent values as 0, for `values`.
-fn qualified(alias: &str, values: &[&str]) -> String {
-    let columns: Vec<String> = values
-        .iter()
-        .map(|v| format!("coalesce({alias}.{v}, 0)"))
-        .collect();
-    columns.join(", ")
+    /// `alias.v, ...` with absent sums as 0; only the sums when `sums_only`.
+    fn qualified(&self, alias: &str, sums_only: bool) -> String {
+        let columns: Vec<String> = self
+            .values
+            .iter()
+            .filter(|(_, fold)| !sums_only || *fold == Fold::Sum)
+            .map(|(v, fold)| match fold {
+                Fold::Sum => format!("coalesce({alias}.{v}, 0)"),
+                Fold::Min | Fold::Max => format!("{alias}.{v}"),
+            })
+            .collect();
+        columns.join(", ")
+    }
 }
 
 /// How a rollup table compares with the counts of its raw rows.
@@ -174,9 +214,11 @@ impl Store {
         let tenant = tenant.map(|t| t.as_str().to_owned());
         let mut checks = Vec::new();
         for rollup in ROLLUPS {
+            // A pending key is compared by its sums only: its extremes are recomputed by
+            // the next compaction, and readers take its raw rows meanwhile.
             let sql = format!(
                 "with rolled as (
-                     select {key}, {sums} from {table}
+                     select {key}, {folds} from {table}
                      where $1::text is null or tenant_id = $1
                      group by {key} having {any_sum}
                  ), raw as (select * from {counts}($1))
@@ -185,15 +227,19 @@ impl Store {
                                concat_ws(', ', {rolled_values}),
                                concat_ws(', ', {raw_values})) as example
                  from rolled full join raw using ({key})
-                 where ({rolled_values}) is distinct from ({raw_values})
+                 where case when rolled.pending
+                            then ({rolled_sums}) is distinct from ({raw_sums})
+                            else ({rolled_values}) is distinct from ({raw_values}) end
                  limit 5",
                 key = rollup.key,
-                sums = rollup.sums(),
+                folds = rollup.folds(),
                 any_sum = rollup.any_sum(),
                 table = rollup.table,
                 counts = rollup.counts,
-                rolled_values = qualified("rolled", rollup.values),
-                raw_values = qualified("raw", rollup.values),
+                rolled_values = rollup.qualified("rolled", false),
+                raw_values = rollup.qualified("raw", false),
+                rolled_sums = rollup.qualified("rolled", true),
+                raw_sums = rollup.qualified("raw", true),
             );
             let mut conn = self.pool.acquire().await?;
             let mut tx = conn

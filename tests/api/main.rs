@@ -6,6 +6,7 @@ mod bulk_stream;
 mod calendars;
 mod cluster;
 mod crash;
+mod customer_months;
 mod faults;
 mod flood;
 mod helpers;
