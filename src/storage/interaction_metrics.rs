@@ -72,33 +72,21 @@ impl Store {
         source: ActivitySource,
         deadline: Option<std::time::Instant>,
     ) -> Result<Vec<CohortActivity>, Error> {
-        let activity = match source {
-            ActivitySource::Raw => RAW_ACTIVITY,
-            ActivitySource::Months => MONTHS_ACTIVITY,
+        let sql = match source {
+            ActivitySource::Raw => RAW_COHORTS,
+            ActivitySource::Months => MONTHS_COHORTS,
         };
-        // Each customer's buckets with activity, and the earliest instant in each, counted
-        // once per (customer, bucket) before anything is joined: the first of them is the
-        // customer's cohort. Activity after the grid can be neither a member's first nor in
-        // one of its buckets.
-        let sql = format!(
-            "with {activity}, buckets as (
-                 select customer_id, width_bucket(t, $2::timestamptz[]) as bucket,
-                        min(t) as first
-                 from activity group by 1, 2
-             ), members as (
-                 select bucket, min(bucket) over w as cohort, min(first) over w as first
-                 from buckets window w as (partition by customer_id)
-             )
-             select cohort, bucket, count(*) as active from members
-             where first >= ($2::timestamptz[])[1] and first < $3 and bucket < cohort + $4
-             group by 1, 2"
-        );
-        let query = sqlx::query(&sql)
+        let query = sqlx::query(sql)
             .bind(tenant.as_str())
             .bind(boundaries)
             .bind(cohorts_end)
             .bind(i32::try_from(periods).map_err(|e| Error::Internal(e.into()))?)
             .bind(boundaries.last().copied());
+        let query = match source {
+            ActivitySource::Raw => query,
+            // A bit per `width_bucket` value (0 to the number of boundaries), the first set.
+            ActivitySource::Months => query.bind(format!("1{}", "0".repeat(boundaries.len()))),
+        };
         let rows = self.read_rows(query, deadline).await?;
         rows.iter()
             .map(|row| {
@@ -113,37 +101,66 @@ impl Store {
     }
 }
 
-/// `activity (customer_id, t)`: every survey response and interaction of tenant $1 before $5.
-const RAW_ACTIVITY: &str = "activity as (
+/// Cohort rows from every survey response and interaction of tenant $1 before $5: each
+/// customer's buckets with activity, and the earliest instant in each, counted once per
+/// (customer, bucket) before anything is joined; the first of them is the customer's
+/// cohort. Activity after the grid can be neither a member's first nor in one of its
+/// buckets.
+const RAW_COHORTS: &str = "with activity as (
         select customer_id, respond_time as t from survey_responses
         where tenant_id = $1 and respond_time < $5
         union all
         select customer_id, open_time from interactions
         where tenant_id = $1 and open_time < $5
-    )";
+    ), buckets as (
+        select customer_id, width_bucket(t, $2::timestamptz[]) as bucket, min(t) as first
+        from activity group by 1, 2
+    ), members as (
+        select bucket, min(bucket) over w as cohort, min(first) over w as first
+        from buckets window w as (partition by customer_id)
+    )
+    select cohort, bucket, count(*) as active from members
+    where first >= ($2::timestamptz[])[1] and first < $3 and bucket < cohort + $4
+    group by 1, 2";
 
-/// `activity (customer_id, t)` with the same buckets and first instants as `RAW_ACTIVITY`
-/// for a grid no bucket of which lies inside a UTC month: each customer's first and last
-/// instant per UTC month, except for months with a retraction not yet compacted, whose raw
-/// rows are read instead.
-const MONTHS_ACTIVITY: &str = "pending as (
+/// The same rows from `customer_months`, for a grid no bucket of which lies inside a UTC
+/// month. `spans` is each customer's first and last instant per UTC month (months with a
+/// retraction not yet compacted from their raw rows, an instant a span); `$6` is a bit
+/// string with a bit per bucket number, the first set. A customer is its first instant and
+/// the set of buckets its spans start or end in, as a bit mask; customers of one cohort
+/// with the same mask are counted together before the mask is read per period.
+const MONTHS_COHORTS: &str = "with pending as (
         select distinct customer_id, month from customer_months
         where tenant_id = $1 and fresh and retracts
-    ), activity as (
-        select c.customer_id, x.t
+    ), spans as (
+        select c.customer_id, c.first_at, c.last_at
         from customer_months c
-        cross join lateral (values (c.first_at), (c.last_at)) x (t)
-        where c.tenant_id = $1 and not c.retracts and c.first_at < $5 and x.t < $5
+        where c.tenant_id = $1 and not c.retracts and c.first_at < $5
           and not exists (select from pending p
                           where p.customer_id = c.customer_id and p.month = c.month)
         union all
-        select r.customer_id, r.respond_time from pending p
+        select r.customer_id, r.respond_time, r.respond_time from pending p
         join survey_responses r on r.tenant_id = $1 and r.customer_id = p.customer_id
          and r.respond_time >= p.month and r.respond_time < utc_month_end(p.month)
         where r.respond_time < $5
         union all
-        select i.customer_id, i.open_time from pending p
+        select i.customer_id, i.open_time, i.open_time from pending p
         join interactions i on i.tenant_id = $1 and i.customer_id = p.customer_id
          and i.open_time >= p.month and i.open_time < utc_month_end(p.month)
         where i.open_time < $5
-    )";
+    ), customers as (
+        select min(first_at) as first,
+               bit_or(($6::text::varbit >> width_bucket(first_at, $2::timestamptz[]))
+                      | ($6::text::varbit >> width_bucket(
+                            case when last_at < $5 then last_at else first_at end,
+                            $2::timestamptz[]))) as mask
+        from spans group by customer_id
+    ), members as (
+        select width_bucket(first, $2::timestamptz[]) as cohort, mask, count(*) as customers
+        from customers where first >= ($2::timestamptz[])[1] and first < $3
+        group by 1, 2
+    )
+    select cohort, cohort + k as bucket, sum(customers)::int8 as active
+    from members cross join generate_series(0, $4 - 1) k
+    where cohort + k < length(mask) and get_bit(mask, cohort + k) = 1
+    group by 1, 2";

@@ -60,7 +60,7 @@ fn minutes() -> impl Strategy<Value = i64> {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        10 => (0..30usize, any::<bool>(), 0..5usize, minutes(), 0..4i64).prop_map(
+        10 => (0..30usize, any::<bool>(), 0..12usize, minutes(), 0..4i64).prop_map(
             |(id, is_response, customer, minutes, version)| Op::Write {
                 id,
                 is_response,
@@ -69,7 +69,7 @@ fn op() -> impl Strategy<Value = Op> {
                 version,
             }
         ),
-        1 => (0..5usize).prop_map(Op::Erase),
+        1 => (0..12usize).prop_map(Op::Erase),
         2 => (1..30i32).prop_map(Op::Compact),
     ]
 }
@@ -246,6 +246,27 @@ fn a_moved_record_leaves_its_old_month_and_instant() {
             version: 1,
         },
     ];
+    // A customer active in local April only through the last instant of its UTC March.
+    let ops = ops
+        .into_iter()
+        .chain([
+            Op::Write {
+                id: 3,
+                is_response: true,
+                customer: 1,
+                minutes: 63 * 24 * 60 + 12 * 60, // Mar 5, 12:00 UTC
+                version: 0,
+            },
+            Op::Write {
+                id: 4,
+                is_response: false,
+                customer: 1,
+                minutes: 89 * 24 * 60 + 23 * 60 + 30, // Mar 31, 23:30 UTC: April in Berlin
+                version: 0,
+            },
+            Op::Compact(100),
+        ])
+        .collect();
     let grid = Grid {
         zone: "Europe/Berlin",
         granularity: Granularity::Month,
