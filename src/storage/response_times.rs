@@ -222,13 +222,20 @@ fn push_rollup_read(
     .push(
         "::timestamptz), 0)::int8 as late from deltas group by 1, 2, 3, 4 \
          having sum(n) <> 0 or sum(seconds) <> 0), ",
-    )
-    // Only the first `limit + 1` groups: enough to tell there are more than the limit.
-    .push("cells as (select * from (select *, dense_rank() over (order by grp) as grp_rank from sketch) ranked where grp_rank <= ")
-    .push_bind(limit_plus_one(read.plan.group_limit()))
-    .push(") select 0 as kind, bucket, grp, measure, idx, n, seconds, late, \
+    );
+    if group_by.is_some() {
+        // Only the first `limit + 1` groups: enough to tell there are more than the limit.
+        qb.push("cells as (select * from (select *, dense_rank() over (order by grp) as grp_rank from sketch) ranked where grp_rank <= ")
+            .push_bind(limit_plus_one(read.plan.group_limit()))
+            .push(")");
+    } else {
+        qb.push("cells as (select * from sketch)");
+    }
+    qb.push(
+        " select 0 as kind, bucket, grp, measure, idx, n, seconds, late, \
            null::float8 as lo, null::float8 as hi, null::int8 as met, null::int8 as breached, \
-           case measure when ")
+           case measure when ",
+    )
     .push_bind(ANSWERED)
     .push(" then response_time_bucket(")
     .push_bind(read.targets.first_response)
