@@ -170,8 +170,11 @@ impl Query {
         let local = |day: i64| {
             let date = NaiveDate::from_ymd_opt(2025, 9, 20).unwrap() + Duration::days(day);
             let t = date.and_hms_opt(0, 0, 0).unwrap() + Duration::minutes(self.offset);
+            // A local time in a DST gap (Berlin's lost hour, Lord Howe's lost half hour)
+            // does not exist: take the one an hour later, past the gap.
             tz.from_local_datetime(&t)
                 .earliest()
+                .or_else(|| tz.from_local_datetime(&(t + Duration::hours(1))).earliest())
                 .unwrap()
                 .with_timezone(&Utc)
         };
