@@ -124,9 +124,9 @@ const RAW_COHORTS: &str = "with activity as (
     group by 1, 2";
 
 /// The same rows from `customer_months`, for a grid no bucket of which lies inside a UTC
-/// month. `spans` is each customer's first and last instant per UTC month (months with a
-/// retraction not yet compacted from their raw rows, an instant a span); `$6` is a bit
-/// string with a bit per bucket number, the first set. A customer is its first instant and
+/// month. `spans` is each customer's first and last instant per UTC month; a month with a
+/// retraction not yet compacted is recomputed from its raw rows by the function compaction
+/// uses. `$6` is a bit string with a bit per bucket number, the first set. A customer is its first instant and
 /// the set of buckets its spans start or end in, as a bit mask; customers of one cohort
 /// with the same mask are counted together before the mask is read per period.
 const MONTHS_COHORTS: &str = "with pending as (
@@ -139,15 +139,9 @@ const MONTHS_COHORTS: &str = "with pending as (
           and not exists (select from pending p
                           where p.customer_id = c.customer_id and p.month = c.month)
         union all
-        select r.customer_id, r.respond_time, r.respond_time from pending p
-        join survey_responses r on r.tenant_id = $1 and r.customer_id = p.customer_id
-         and r.respond_time >= p.month and r.respond_time < utc_month_end(p.month)
-        where r.respond_time < $5
-        union all
-        select i.customer_id, i.open_time, i.open_time from pending p
-        join interactions i on i.tenant_id = $1 and i.customer_id = p.customer_id
-         and i.open_time >= p.month and i.open_time < utc_month_end(p.month)
-        where i.open_time < $5
+        select p.customer_id, a.first_at, a.last_at from pending p
+        cross join lateral customer_month_activity($1, p.customer_id, p.month) a
+        where a.n > 0 and a.first_at < $5
     ), customers as (
         select min(first_at) as first,
                bit_or(($6::text::varbit >> width_bucket(first_at, $2::timestamptz[]))
