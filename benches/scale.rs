@@ -15,6 +15,11 @@
 //! figures are printed. `cargo bench --bench scale` runs 1M then 10M rows;
 //! `CXMETRICS_SCALE_SIZES=1000000` (a comma-separated list) picks other sizes. Under
 //! `cargo test` it runs 2,000 rows as a smoke test.
+//!
+//! For working on one query at scale: `CXMETRICS_SCALE_DATABASE=name` loads into that
+//! database (created when missing), keeps it, and adds to what an earlier run loaded there
+//! (ingest, which writes, is skipped then); `CXMETRICS_SCALE_QUERIES=Cohort` measures only
+//! the queries whose label contains that text.
 
 #[path = "../tests/api/helpers.rs"]
 #[allow(dead_code)]
@@ -85,11 +90,23 @@ async fn main() -> anyhow::Result<()> {
     let admin = std::env::var("DATABASE_URL").map_err(|_| {
         anyhow::anyhow!("set DATABASE_URL (scripts/test does) to run the benchmark")
     })?;
-    let name = format!("bench_scale_{}", uuid::Uuid::new_v4().simple());
-    PgConnection::connect(&admin)
+    let mut conn = PgConnection::connect(&admin)
         .await
-        .context("connecting to DATABASE_URL")?
-        .execute(format!(r#"create database "{name}""#).as_str())
+        .context("connecting to DATABASE_URL")?;
+    if let Some(name) = &plan.keep {
+        let exists = sqlx::query("select 1 from pg_database where datname = $1")
+            .bind(name)
+            .fetch_optional(&mut conn)
+            .await?
+            .is_some();
+        if !exists {
+            conn.execute(format!(r#"create database "{name}""#).as_str())
+                .await?;
+        }
+        return run(&plan, &with_database(&admin, name)).await;
+    }
+    let name = format!("bench_scale_{}", uuid::Uuid::new_v4().simple());
+    conn.execute(format!(r#"create database "{name}""#).as_str())
         .await?;
     let outcome = run(&plan, &with_database(&admin, &name)).await;
     // Dropped whatever happened: a bench database holds gigabytes.
@@ -113,16 +130,24 @@ async fn run(plan: &Plan, url: &str) -> anyhow::Result<()> {
     let mut loader = Loader::connect(url).await?;
     let (mut measured, mut ingested) = (Vec::new(), Vec::new());
     for &size in &plan.sizes {
-        loader.load(Table::Customers, plan.customers).await?;
-        loader.load(Table::SurveyResponses, size).await?;
-        loader.load(Table::Interactions, size).await?;
-        after_load(&bench.store).await?;
-        for query in QUERIES {
+        let mut loaded = loader.load(Table::Customers, plan.customers).await?;
+        loaded |= loader.load(Table::SurveyResponses, size).await?;
+        loaded |= loader.load(Table::Interactions, size).await?;
+        if loaded {
+            after_load(&bench.store).await?;
+        }
+        for query in QUERIES.iter().filter(|q| {
+            plan.queries
+                .as_ref()
+                .is_none_or(|s| q.label.contains(s.as_str()))
+        }) {
             let result = measure(&bench, plan, query, size).await?;
             println!("{}", result.line());
             measured.push(result);
         }
-        ingested.extend(ingest(&bench, &mut loader, plan.ingest, size).await?);
+        if plan.keep.is_none() {
+            ingested.extend(ingest(&bench, &mut loader, plan.ingest, size).await?);
+        }
     }
     println!("\n{}", metrics_table(&measured, plan.customers));
     println!("{}", ingest_table(&ingested));
@@ -187,6 +212,10 @@ struct Plan {
     calls: Repeat,
     /// Runs of each naive query.
     naive: Repeat,
+    /// The database to load into and keep (`CXMETRICS_SCALE_DATABASE`).
+    keep: Option<String>,
+    /// Only the queries whose label contains this (`CXMETRICS_SCALE_QUERIES`).
+    queries: Option<String>,
 }
 
 /// At least `min` repetitions, then more while under `budget`, up to `max`: enough samples
@@ -239,6 +268,8 @@ impl Plan {
             ingest: INGEST_ROWS.min(usize::try_from(smallest)?),
             calls,
             naive,
+            keep: std::env::var("CXMETRICS_SCALE_DATABASE").ok(),
+            queries: std::env::var("CXMETRICS_SCALE_QUERIES").ok(),
         })
     }
 }
@@ -412,16 +443,34 @@ impl Loader {
     async fn connect(url: &str) -> anyhow::Result<Self> {
         let mut conn = PgConnection::connect(url).await?;
         conn.execute(GENERATORS).await?;
+        // What an earlier run left in a kept database (the rows of a load are numbered, so
+        // a load goes on where that one stopped).
+        let mut loaded = BTreeMap::new();
+        for table in [
+            Table::SurveyResponses,
+            Table::Interactions,
+            Table::Customers,
+        ] {
+            let rows: i64 = sqlx::query_scalar(&format!(
+                "select count(*) from {} where tenant_id = $1",
+                table.name()
+            ))
+            .bind(TENANT)
+            .fetch_one(&mut conn)
+            .await?;
+            loaded.insert(table.name(), rows);
+        }
         Ok(Self {
             conn,
-            loaded: BTreeMap::new(),
+            loaded,
             days: thresholds(&day_weights()),
             hours: thresholds(&HOUR_WEIGHTS),
         })
     }
 
-    /// Adds rows to `table` until it holds `rows`, in chunks of `LOAD_CHUNK`.
-    async fn load(&mut self, table: Table, rows: i64) -> anyhow::Result<()> {
+    /// Adds rows to `table` until it holds `rows`, in chunks of `LOAD_CHUNK`; whether it
+    /// added any.
+    async fn load(&mut self, table: Table, rows: i64) -> anyhow::Result<bool> {
         let have = self.loaded.get(table.name()).copied().unwrap_or(0);
         let sql = table.insert();
         let started = Instant::now();
@@ -454,7 +503,7 @@ impl Loader {
             .execute("set session_replication_role = origin")
             .await?;
         self.loaded.insert(table.name(), rows.max(have));
-        Ok(())
+        Ok(rows > have)
     }
 
     /// The first `rows` survey responses of the load, as tenant `tenant`'s.

@@ -135,6 +135,12 @@ impl CohortPlan {
 /// Where storage reads cohort activity from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ActivitySource {
+    /// One row per customer (`customer_activity`): its first instant, the UTC months it was
+    /// active well inside of, and its instants near a month's edge. Exact for a grid whose
+    /// buckets are consecutive UTC months give or take `grains::MONTH_EDGE` at each
+    /// boundary, as local months in any zone are; `first_month` is the first of them
+    /// (`grains::consecutive_months`).
+    Customers { first_month: i32 },
     /// Each customer's first and last instant per UTC month (`customer_months`): exact when
     /// every UTC month meets at most two buckets of the grid, as local months, quarters and
     /// years in any zone do (`grains::no_bucket_inside_a_month`).
@@ -144,9 +150,11 @@ pub enum ActivitySource {
 }
 
 impl ActivitySource {
-    /// The cheaper source that is exact for the buckets of `grid`.
+    /// The cheapest source that is exact for the buckets of `grid`.
     pub fn for_grid(grid: &[DateTime<Utc>]) -> Self {
-        if super::grains::no_bucket_inside_a_month(grid) {
+        if let Some(first_month) = super::grains::consecutive_months(grid) {
+            Self::Customers { first_month }
+        } else if super::grains::no_bucket_inside_a_month(grid) {
             Self::Months
         } else {
             Self::Raw

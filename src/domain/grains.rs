@@ -218,6 +218,27 @@ pub fn no_bucket_inside_a_month(boundaries: &[DateTime<Utc>]) -> bool {
     })
 }
 
+/// How near a UTC month's edges an instant must lie for its local month to depend on the
+/// zone: zone offsets lie between -12 and +14 hours (`customer_activity` in migrations/).
+pub const MONTH_EDGE: Duration = Duration::hours(14);
+
+/// When every boundary lies within `MONTH_EDGE` of the start of consecutive UTC months (a
+/// grid of local months, in any zone): the number of the first such month, counted from
+/// January 2000 (0), which must not be later than it. Each bucket then holds every instant of
+/// its UTC month that does not lie within `MONTH_EDGE` of the month's edges.
+pub fn consecutive_months(boundaries: &[DateTime<Utc>]) -> Option<i32> {
+    let first = nearest_month_start(*boundaries.first()?);
+    let number = (first.year() - 2000) * 12 + i32::try_from(first.month0()).ok()?;
+    let mut month = first;
+    for &b in boundaries {
+        if (b - month).abs() > MONTH_EDGE {
+            return None;
+        }
+        month = month.checked_add_months(Months::new(1))?;
+    }
+    (number >= 0).then_some(number)
+}
+
 /// The UTC month start nearest `t` (the earlier one on a tie).
 fn nearest_month_start(t: DateTime<Utc>) -> DateTime<Utc> {
     let (floor, ceil) = (Grain::Month.floor(t), Grain::Month.ceil(t));
@@ -527,6 +548,43 @@ mod tests {
             at("2025-03-31T23:00:00Z"),
             at("2025-04-30T23:00:00Z")
         ]));
+    }
+
+    #[test]
+    fn local_months_in_every_zone_are_consecutive_utc_months_within_the_edge() {
+        let first = NaiveDate::from_ymd_opt(2019, 1, 1).unwrap();
+        for zone in chrono_tz::TZ_VARIANTS {
+            let end = start_of_day(zone, NaiveDate::from_ymd_opt(2027, 1, 1).unwrap());
+            let b: Vec<_> = bucket_starts(zone, first, end, Granularity::Month)
+                .map(|(_, t)| t)
+                .collect();
+            // January 2019 is month 228 since January 2000.
+            assert_eq!(consecutive_months(&b), Some(228), "{zone}");
+            for g in [Granularity::Quarter, Granularity::Year, Granularity::Day] {
+                let b: Vec<_> = bucket_starts(zone, first, end, g).map(|(_, t)| t).collect();
+                assert_eq!(consecutive_months(&b), None, "{zone} {g:?}");
+            }
+        }
+        // 14 hours from a month start at most, on either side.
+        assert_eq!(
+            consecutive_months(&[at("2025-02-28T10:00:00Z"), at("2025-04-01T14:00:00Z")]),
+            Some(302)
+        );
+        assert_eq!(
+            consecutive_months(&[at("2025-02-28T09:59:59Z"), at("2025-04-01T00:00:00Z")]),
+            None
+        );
+        assert_eq!(
+            consecutive_months(&[at("2025-03-01T00:00:00Z"), at("2025-04-01T14:00:01Z")]),
+            None
+        );
+        // Months before January 2000 have no bit.
+        assert_eq!(
+            consecutive_months(&[at("1999-12-01T00:00:00Z"), at("2000-01-01T00:00:00Z")]),
+            None
+        );
+        assert_eq!(consecutive_months(&[at("2000-01-01T00:00:00Z")]), Some(0));
+        assert_eq!(consecutive_months(&[]), None);
     }
 
     const ZONES: [&str; 6] = [

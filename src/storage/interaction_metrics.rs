@@ -75,6 +75,7 @@ impl Store {
         let sql = match source {
             ActivitySource::Raw => RAW_COHORTS,
             ActivitySource::Months => MONTHS_COHORTS,
+            ActivitySource::Customers { .. } => CUSTOMERS_COHORTS,
         };
         let query = sqlx::query(sql)
             .bind(tenant.as_str())
@@ -82,10 +83,20 @@ impl Store {
             .bind(cohorts_end)
             .bind(i32::try_from(periods).map_err(|e| Error::Internal(e.into()))?)
             .bind(boundaries.last().copied());
+        // A bit per `width_bucket` value (0 to the number of boundaries), the first set.
+        let first_bit = format!("1{}", "0".repeat(boundaries.len()));
         let query = match source {
             ActivitySource::Raw => query,
-            // A bit per `width_bucket` value (0 to the number of boundaries), the first set.
-            ActivitySource::Months => query.bind(format!("1{}", "0".repeat(boundaries.len()))),
+            ActivitySource::Months => query.bind(first_bit),
+            ActivitySource::Customers { first_month } => {
+                let buckets = boundaries.len().saturating_sub(1);
+                let month_bits = usize::try_from(first_month).unwrap_or(0) + buckets;
+                query
+                    .bind(first_bit)
+                    .bind("0".repeat(month_bits))
+                    .bind(first_month + 1)
+                    .bind(i32::try_from(buckets).map_err(|e| Error::Internal(e.into()))?)
+            }
         };
         let rows = self.read_rows(query, deadline).await?;
         rows.iter()
@@ -123,38 +134,91 @@ const RAW_COHORTS: &str = "with activity as (
     where first >= ($2::timestamptz[])[1] and first < $3 and bucket < cohort + $4
     group by 1, 2";
 
+/// The parts of the cohort queries that read `customer_months`, as literals for `concat!`.
+macro_rules! cohort_sql {
+    (pending) => {
+        "select distinct customer_id, month from customer_months
+         where tenant_id = $1 and fresh and retracts"
+    };
+    (spans, $only:literal) => {
+        concat!(
+            "select c.customer_id, c.first_at, c.last_at
+             from customer_months c
+             where c.tenant_id = $1 and not c.retracts and c.first_at < $5 ",
+            $only,
+            " and not exists (select from pending p
+                              where p.customer_id = c.customer_id and p.month = c.month)
+             union all
+             select p.customer_id, a.first_at, a.last_at from pending p
+             cross join lateral customer_month_activity($1, p.customer_id, p.month) a
+             where a.n > 0 and a.first_at < $5"
+        )
+    };
+    (masks) => {
+        "select min(first_at) as first,
+                bit_or(($6::text::varbit >> width_bucket(first_at, $2::timestamptz[]))
+                       | ($6::text::varbit >> width_bucket(
+                             case when last_at < $5 then last_at else first_at end,
+                             $2::timestamptz[]))) as mask
+         from spans group by customer_id"
+    };
+    (members) => {
+        "select width_bucket(first, $2::timestamptz[]) as cohort, mask, count(*) as customers
+         from customers where first >= ($2::timestamptz[])[1] and first < $3
+         group by 1, 2
+     )
+     select cohort, cohort + k as bucket, sum(customers)::int8 as active
+     from members cross join generate_series(0, $4 - 1) k
+     where cohort + k < length(mask) and get_bit(mask, cohort + k) = 1
+     group by 1, 2"
+    };
+}
+
 /// The same rows from `customer_months`, for a grid no bucket of which lies inside a UTC
 /// month. `spans` is each customer's first and last instant per UTC month; a month with a
 /// retraction not yet compacted is recomputed from its raw rows by the function compaction
-/// uses. `$6` is a bit string with a bit per bucket number, the first set. A customer is its first instant and
-/// the set of buckets its spans start or end in, as a bit mask; customers of one cohort
-/// with the same mask are counted together before the mask is read per period.
-const MONTHS_COHORTS: &str = "with pending as (
-        select distinct customer_id, month from customer_months
-        where tenant_id = $1 and fresh and retracts
-    ), spans as (
-        select c.customer_id, c.first_at, c.last_at
-        from customer_months c
-        where c.tenant_id = $1 and not c.retracts and c.first_at < $5
-          and not exists (select from pending p
-                          where p.customer_id = c.customer_id and p.month = c.month)
-        union all
-        select p.customer_id, a.first_at, a.last_at from pending p
-        cross join lateral customer_month_activity($1, p.customer_id, p.month) a
-        where a.n > 0 and a.first_at < $5
-    ), customers as (
-        select min(first_at) as first,
-               bit_or(($6::text::varbit >> width_bucket(first_at, $2::timestamptz[]))
-                      | ($6::text::varbit >> width_bucket(
-                            case when last_at < $5 then last_at else first_at end,
-                            $2::timestamptz[]))) as mask
-        from spans group by customer_id
-    ), members as (
-        select width_bucket(first, $2::timestamptz[]) as cohort, mask, count(*) as customers
-        from customers where first >= ($2::timestamptz[])[1] and first < $3
-        group by 1, 2
-    )
-    select cohort, cohort + k as bucket, sum(customers)::int8 as active
-    from members cross join generate_series(0, $4 - 1) k
-    where cohort + k < length(mask) and get_bit(mask, cohort + k) = 1
-    group by 1, 2";
+/// uses. `$6` is a bit string with a bit per bucket number, the first set. A customer is its
+/// first instant and the set of buckets its spans start or end in, as a bit mask; customers
+/// of one cohort with the same mask are counted together before the mask is read per period.
+const MONTHS_COHORTS: &str = concat!(
+    "with pending as (",
+    cohort_sql!(pending),
+    "), spans as (",
+    cohort_sql!(spans, ""),
+    "), customers as (",
+    cohort_sql!(masks),
+    "), members as (",
+    cohort_sql!(members),
+);
+
+/// The same rows from `customer_activity` (one row per customer), for a grid of
+/// consecutive UTC months give or take `grains::MONTH_EDGE` (`ActivitySource::Customers`):
+/// a month's bit is its bucket's, and each instant near a month's edge is placed by the
+/// boundaries. A customer with rows in `customer_months` that are not folded yet is read
+/// from there, as `MONTHS_COHORTS` does. `$7` is as many zero bits as the first month's
+/// number and the buckets, `$8` the first month's bit (1-based), `$9` the buckets.
+const CUSTOMERS_COHORTS: &str = concat!(
+    "with fresh as (
+        select distinct customer_id from customer_months where tenant_id = $1 and fresh
+    ), pending as (",
+    cohort_sql!(pending),
+    "), spans as (",
+    cohort_sql!(
+        spans,
+        "and c.customer_id in (select customer_id from fresh)"
+    ),
+    "), customers as (",
+    cohort_sql!(masks),
+    " union all
+        select a.first_at, case when cardinality(a.edges) = 0 then m.part
+               else m.part | coalesce((select bit_or($6::text::varbit
+                                                     >> width_bucket(e, $2::timestamptz[]))
+                                       from unnest(a.edges) e where e < $5), m.part) end
+        from customer_activity a
+        cross join lateral (select B'0' || substring(a.months || $7::text::varbit
+                                                     from $8 for $9) || B'0') m (part)
+        where a.tenant_id = $1 and a.first_at >= ($2::timestamptz[])[1] and a.first_at < $3
+          and not exists (select from fresh f where f.customer_id = a.customer_id)
+    ), members as (",
+    cohort_sql!(members),
+);

@@ -29,6 +29,20 @@ struct Rollup {
     /// True, over a key's rows, when only its sums can be compared with the raw rows: its
     /// extremes wait for a compaction that recomputes them (readers take the raw rows).
     pending: Option<&'static str>,
+    /// The table of one row per entity that compaction keeps from this one's folded rows.
+    summary: Option<Summary>,
+}
+
+/// A table that compaction recomputes, per entity it folds rows of, from a view over the
+/// folded rows: rebuilt from that view after its rollup, and verified against it (which
+/// the rollup is verified against the raw rows) for every entity with no fresh rows.
+struct Summary {
+    table: &'static str,
+    /// The view of what the table must hold; same columns, same order.
+    folded: &'static str,
+    /// The entity's key columns, and the other columns.
+    key: &'static [&'static str],
+    values: &'static [&'static str],
 }
 
 /// How a key's rows combine into its value.
@@ -47,6 +61,7 @@ const ROLLUPS: &[Rollup] = &[
         key: "tenant_id, kind, grain, slot, survey_id, channel, scale_min, scale_max, score",
         values: &[("n", Fold::Sum)],
         pending: None,
+        summary: None,
     },
     Rollup {
         table: "interaction_rollups",
@@ -55,6 +70,7 @@ const ROLLUPS: &[Rollup] = &[
         key: "tenant_id, grain, slot, channel, agent_id, team_id, measure, bucket",
         values: &[("n", Fold::Sum), ("seconds", Fold::Sum)],
         pending: None,
+        summary: None,
     },
     Rollup {
         table: "customer_months",
@@ -67,6 +83,12 @@ const ROLLUPS: &[Rollup] = &[
             ("last_at", Fold::Max),
         ],
         pending: Some("bool_or(fresh and retracts)"),
+        summary: Some(Summary {
+            table: "customer_activity",
+            folded: "customer_activity_folded",
+            key: &["tenant_id", "customer_id"],
+            values: &["first_at", "months", "edges"],
+        }),
     },
 ];
 
@@ -117,6 +139,94 @@ impl Rollup {
             })
             .collect();
         columns.join(", ")
+    }
+
+    /// Its keys of tenant $1 (every tenant when null) whose figures differ from the raw
+    /// rows', with a few examples. A pending key is compared by its sums only: its extremes
+    /// are recomputed by the next compaction, and readers take its raw rows meanwhile.
+    fn verify(&self) -> String {
+        format!(
+            "with rolled as (
+                 select {key}, {folds} from {table}
+                 where $1::text is null or tenant_id = $1
+                 group by {key} having {any_sum}
+             ), raw as (select * from {counts}($1))
+             select count(*) over () as total,
+                    format('(%s): stored (%s), raw (%s)', concat_ws(', ', {key}),
+                           concat_ws(', ', {rolled_values}),
+                           concat_ws(', ', {raw_values})) as example
+             from rolled full join raw using ({key})
+             where case when rolled.pending
+                        then ({rolled_sums}) is distinct from ({raw_sums})
+                        else ({rolled_values}) is distinct from ({raw_values}) end
+             limit 5",
+            key = self.key,
+            folds = self.folds(),
+            any_sum = self.any_sum(),
+            table = self.table,
+            counts = self.counts,
+            rolled_values = self.qualified("rolled", false),
+            raw_values = self.qualified("raw", false),
+            rolled_sums = self.qualified("rolled", true),
+            raw_sums = self.qualified("raw", true),
+        )
+    }
+}
+
+impl Summary {
+    /// Its rows of tenant $1 (every tenant when null) deleted and recomputed.
+    fn rebuild(&self) -> [String; 2] {
+        [
+            format!(
+                "delete from {} where $1::text is null or tenant_id = $1",
+                self.table
+            ),
+            format!(
+                "insert into {table} select * from {folded} where $1::text is null or tenant_id = $1",
+                table = self.table,
+                folded = self.folded
+            ),
+        ]
+    }
+
+    /// Its rows of tenant $1 that differ from the view, with a few examples, leaving out
+    /// the entities that `rollup` has fresh rows of.
+    fn verify(&self, rollup: &Rollup) -> String {
+        let list = |alias: &str, columns: &[&str]| {
+            let qualified: Vec<String> = columns.iter().map(|c| format!("{alias}.{c}")).collect();
+            qualified.join(", ")
+        };
+        let key: Vec<String> = self
+            .key
+            .iter()
+            .map(|k| format!("coalesce(s.{k}, f.{k})"))
+            .collect();
+        let same_entity: Vec<String> = self
+            .key
+            .iter()
+            .zip(&key)
+            .map(|(k, entity)| format!("r.{k} = {entity}"))
+            .collect();
+        format!(
+            "select count(*) over () as total,
+                    format('(%s): stored (%s), folded (%s)', concat_ws(', ', {key}),
+                           concat_ws(', ', {stored}), concat_ws(', ', {folded_values})) as example
+             from (select * from {table} where $1::text is null or tenant_id = $1) s
+             full join (select * from {folded} where $1::text is null or tenant_id = $1) f
+               on ({s_key}) = ({f_key})
+             where ({stored}) is distinct from ({folded_values})
+               and not exists (select from {rollup} r where r.fresh and {same_entity})
+             limit 5",
+            key = key.join(", "),
+            stored = list("s", self.values),
+            folded_values = list("f", self.values),
+            table = self.table,
+            folded = self.folded,
+            s_key = list("s", self.key),
+            f_key = list("f", self.key),
+            rollup = rollup.table,
+            same_entity = same_entity.join(" and "),
+        )
     }
 }
 
@@ -184,6 +294,11 @@ impl Store {
                         .await?;
                     sqlx::query(&delete).bind(&tenant).execute(&mut *tx).await?;
                     let done = sqlx::query(&insert).bind(&tenant).execute(&mut *tx).await?;
+                    if let Some(summary) = &rollup.summary {
+                        for sql in summary.rebuild() {
+                            sqlx::query(&sql).bind(&tenant).execute(&mut *tx).await?;
+                        }
+                    }
                     tx.commit().await?;
                     Ok::<_, sqlx::Error>(done.rows_affected())
                 };
@@ -213,34 +328,14 @@ impl Store {
     ) -> Result<Vec<RollupCheck>, Error> {
         let tenant = tenant.map(|t| t.as_str().to_owned());
         let mut checks = Vec::new();
+        let mut queries = Vec::new();
         for rollup in ROLLUPS {
-            // A pending key is compared by its sums only: its extremes are recomputed by
-            // the next compaction, and readers take its raw rows meanwhile.
-            let sql = format!(
-                "with rolled as (
-                     select {key}, {folds} from {table}
-                     where $1::text is null or tenant_id = $1
-                     group by {key} having {any_sum}
-                 ), raw as (select * from {counts}($1))
-                 select count(*) over () as total,
-                        format('(%s): stored (%s), raw (%s)', concat_ws(', ', {key}),
-                               concat_ws(', ', {rolled_values}),
-                               concat_ws(', ', {raw_values})) as example
-                 from rolled full join raw using ({key})
-                 where case when rolled.pending
-                            then ({rolled_sums}) is distinct from ({raw_sums})
-                            else ({rolled_values}) is distinct from ({raw_values}) end
-                 limit 5",
-                key = rollup.key,
-                folds = rollup.folds(),
-                any_sum = rollup.any_sum(),
-                table = rollup.table,
-                counts = rollup.counts,
-                rolled_values = rollup.qualified("rolled", false),
-                raw_values = rollup.qualified("raw", false),
-                rolled_sums = rollup.qualified("rolled", true),
-                raw_sums = rollup.qualified("raw", true),
-            );
+            queries.push((rollup.table, rollup.verify()));
+            if let Some(summary) = &rollup.summary {
+                queries.push((summary.table, summary.verify(rollup)));
+            }
+        }
+        for (table, sql) in queries {
             let mut conn = self.pool.acquire().await?;
             let mut tx = conn
                 .begin_with(
@@ -258,7 +353,7 @@ impl Store {
                 .map(|row| row.try_get::<String, _>("example"))
                 .collect::<Result<_, _>>()?;
             checks.push(RollupCheck {
-                table: rollup.table,
+                table,
                 differing_keys,
                 examples,
             });
