@@ -556,4 +556,10 @@ async fn the_undivided_rollups_migration_counts_what_is_already_stored() {
             assert_eq!(found, slots, "{table}: {what}");
         }
     }
+    // The later migrations fill the per-customer tables too: 17 customers in each tenant.
+    for table in ["customer_months", "customer_activity"] {
+        let sql = format!("select count(distinct (tenant_id, customer_id)) from {table}");
+        let customers: i64 = sqlx::query_scalar(&sql).fetch_one(&pool).await.unwrap();
+        assert_eq!(customers, 34, "{table}");
+    }
 }
