@@ -17,9 +17,9 @@
 //! `cargo test` it runs 2,000 rows as a smoke test.
 //!
 //! For working on one query at scale: `CXMETRICS_SCALE_DATABASE=name` loads into that
-//! database (created when missing), keeps it, and adds to what an earlier run loaded there
-//! (ingest, which writes, is skipped then); `CXMETRICS_SCALE_QUERIES=Cohort` measures only
-//! the queries whose label contains that text.
+//! database (created when missing), keeps it, and adds to what an earlier run loaded there;
+//! `CXMETRICS_SCALE_QUERIES=Cohort` measures only the queries whose label contains that
+//! text.
 
 #[path = "../tests/api/helpers.rs"]
 #[allow(dead_code)]
@@ -145,9 +145,7 @@ async fn run(plan: &Plan, url: &str) -> anyhow::Result<()> {
             println!("{}", result.line());
             measured.push(result);
         }
-        if plan.keep.is_none() {
-            ingested.extend(ingest(&bench, &mut loader, plan.ingest, size).await?);
-        }
+        ingested.extend(ingest(&bench, &mut loader, plan.ingest, size).await?);
     }
     println!("\n{}", metrics_table(&measured, plan.customers));
     println!("{}", ingest_table(&ingested));
@@ -1488,6 +1486,12 @@ async fn ingest(
     rows: usize,
     size: i64,
 ) -> anyhow::Result<Vec<Ingested>> {
+    let tenants = [COPY_TENANT, IMPORT_TENANT, BATCH_TENANT];
+    // What an interrupted run left in a kept database.
+    sqlx::query("delete from survey_responses where tenant_id = any($1)")
+        .bind(&tenants[..])
+        .execute(bench.store.pool())
+        .await?;
     let generated = loader.responses(COPY_TENANT, rows).await?;
     let mut copy_text = String::new();
     for row in &generated {
@@ -1578,7 +1582,6 @@ async fn ingest(
     ));
     server.stop().await?;
 
-    let tenants = [COPY_TENANT, IMPORT_TENANT, BATCH_TENANT];
     let stored: i64 =
         sqlx::query_scalar("select count(*) from survey_responses where tenant_id = any($1)")
             .bind(&tenants[..])

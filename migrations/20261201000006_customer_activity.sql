@@ -1,15 +1,20 @@
 -- Each customer's activity in one row, which is what a monthly cohort read needs: reading
 -- every month of every customer (`customer_months`) costs a second per two million months.
--- The row holds the customer's first instant ever, a bit per UTC month (bit 0 is January
--- 2000, before any record) in which the first or last instant lies well inside the month,
--- and those first and last instants of its months that lie near a month's edge.
+-- The row holds the customer's first instant ever; a bit per UTC month (bit 0 is January
+-- 2000, before any record) it was active in (`months`), and per UTC month whose first or
+-- last instant lies well inside it (`inside`), both of one length; and those first and last
+-- instants of its months that lie near a month's edge (`edges`, as a multirange of single
+-- instants, so that one operator tells whether any lies in given ranges).
 --
 -- Near an edge means within 14 hours of the month's start or end. Every zone's offset lies
 -- between -12 and +14 hours, so a local month starts within 14 hours of the UTC month start
 -- it is named after, and holds every instant of that UTC month that is not near its edges.
--- So in a grid of local months whose boundaries each lie within 14 hours of consecutive UTC
--- month starts (storage checks this per query), a month's bit is its local month, and an
--- edge instant's local month is found from the grid's boundaries. That is the same answer
+-- Take a grid of local months whose boundaries each lie within 14 hours of consecutive UTC
+-- month starts (storage checks this per query). An instant of a UTC month lies in that
+-- month's own bucket unless it lies between a boundary and the month start nearest it. So
+-- a customer with no edge instant there was active in exactly the own buckets of its
+-- months. For any other, each `inside` month is active in its own bucket and each edge
+-- instant in the bucket the boundaries place it in. That is the same answer
 -- `customer_months` gives: a customer is active in a local month iff the first or the last
 -- instant of one of its UTC months lies in it.
 --
@@ -22,7 +27,8 @@ create table customer_activity (
     customer_id text not null,
     first_at    timestamptz not null,
     months      varbit not null,
-    edges       timestamptz[] not null,
+    inside      varbit not null,
+    edges       tstzmultirange not null,
     primary key (tenant_id, customer_id)
 );
 
@@ -40,45 +46,54 @@ language sql immutable parallel safe as $$
     select t < month + interval '14 hours' or t >= utc_month_end(month) - interval '14 hours'
 $$;
 
--- `bits` with bit `i` set, lengthened as needed; the step of `month_bits`.
-create function month_bits_step(bits varbit, i integer) returns varbit
-language sql immutable parallel safe as $$
-    select set_bit(case when length(bits) > i then bits
-                        else bits || repeat('0', i + 1 - length(bits))::varbit end, i, 1)
+-- Bits `first` to `first + buckets - 1` of a row's `months` or `inside` (lengthened by
+-- `zeros`, at least that many zero bits), between a zero bit for the instants before a grid
+-- and one for those after it: the grid's buckets its months are the own months of, in the
+-- bit positions of `width_bucket` over the grid's boundaries.
+create function customer_activity_buckets(bits varbit, zeros varbit, first integer,
+                                          buckets integer)
+returns varbit language sql immutable parallel safe as $$
+    select B'0' || substring(bits || zeros from first for buckets) || B'0'
 $$;
 
--- The bit string with a bit set for each index aggregated.
-create aggregate month_bits(integer) (
-    sfunc = month_bits_step,
-    stype = varbit,
-    initcond = ''
-);
-
 -- Each customer's row, folded from its folded months (fresh rows are the readers' to
--- take). Read it for given tenants and customers through a lateral subquery, so that the
--- planner pushes them below the grouping.
+-- take). A month's bit is a string of `width` bits with bit `i` set (or none, for `inside`
+-- when the month has no instant well inside), so that `bit_or` of equal lengths folds them.
+-- Read it for given tenants and customers through a lateral subquery, so that the planner
+-- pushes them below the grouping.
 create view customer_activity_folded as
-select c.tenant_id, c.customer_id, min(c.first_at) as first_at,
-       coalesce(month_bits(utc_month_index(c.month))
-                    filter (where not utc_month_edge(c.month, v.t)), ''::varbit) as months,
-       coalesce(array_agg(distinct v.t order by v.t)
-                    filter (where utc_month_edge(c.month, v.t)), '{}') as edges
-from customer_months c
-cross join lateral (values (c.first_at), (c.last_at)) v (t)
-where not c.fresh
-group by c.tenant_id, c.customer_id;
+with months as (
+    select c.tenant_id, c.customer_id, c.month, c.first_at, c.last_at,
+           utc_month_index(c.month) as i,
+           max(utc_month_index(c.month))
+               over (partition by c.tenant_id, c.customer_id) + 1 as width,
+           not (utc_month_edge(c.month, c.first_at) and utc_month_edge(c.month, c.last_at))
+               as well_inside
+    from customer_months c
+    where not c.fresh
+)
+select m.tenant_id, m.customer_id, min(m.first_at) as first_at,
+       bit_or(rpad(repeat('0', m.i) || '1', m.width, '0')::varbit) as months,
+       bit_or(rpad(repeat('0', m.i) || case when m.well_inside then '1' else '0' end,
+                   m.width, '0')::varbit) as inside,
+       coalesce(range_agg(tstzrange(v.t, v.t, '[]'))
+                    filter (where utc_month_edge(m.month, v.t)), '{}') as edges
+from months m
+cross join lateral (values (m.first_at), (m.last_at)) v (t)
+group by m.tenant_id, m.customer_id;
 
 -- Recomputes the rows of the given customers (pairs of `tenants` and `customers`) from
 -- their folded months: the compactor's last step.
 create function customer_activity_refresh(tenants text[], customers text[])
 returns void language sql as $$
-    insert into customer_activity (tenant_id, customer_id, first_at, months, edges)
+    insert into customer_activity (tenant_id, customer_id, first_at, months, inside, edges)
     select f.*
     from (select distinct * from unnest(tenants, customers) t (tenant_id, customer_id)) t
     cross join lateral (select * from customer_activity_folded f
                         where f.tenant_id = t.tenant_id and f.customer_id = t.customer_id) f
     on conflict (tenant_id, customer_id) do update
-        set first_at = excluded.first_at, months = excluded.months, edges = excluded.edges;
+        set first_at = excluded.first_at, months = excluded.months, inside = excluded.inside,
+            edges = excluded.edges;
     delete from customer_activity a
     using unnest(tenants, customers) t (tenant_id, customer_id)
     where a.tenant_id = t.tenant_id and a.customer_id = t.customer_id
@@ -160,5 +175,7 @@ begin
 end;
 $$;
 
-insert into customer_activity (tenant_id, customer_id, first_at, months, edges)
+-- The backfill reads every folded month once (96 s for 2.4 million months on the 2-core
+-- development machine); writers do not wait for it, as they append to `customer_months` only.
+insert into customer_activity (tenant_id, customer_id, first_at, months, inside, edges)
 select * from customer_activity_folded;

@@ -239,6 +239,18 @@ pub fn consecutive_months(boundaries: &[DateTime<Utc>]) -> Option<i32> {
     (number >= 0).then_some(number)
 }
 
+/// The stretches between each boundary and the UTC month start nearest it, for a grid of
+/// `consecutive_months`: the only instants that lie in another bucket than their UTC
+/// month's own.
+pub fn month_start_gaps(boundaries: &[DateTime<Utc>]) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    boundaries
+        .iter()
+        .map(|&b| (b, nearest_month_start(b)))
+        .filter(|(b, m)| b != m)
+        .map(|(b, m)| (b.min(m), b.max(m)))
+        .collect()
+}
+
 /// The UTC month start nearest `t` (the earlier one on a tie).
 fn nearest_month_start(t: DateTime<Utc>) -> DateTime<Utc> {
     let (floor, ceil) = (Grain::Month.floor(t), Grain::Month.ceil(t));

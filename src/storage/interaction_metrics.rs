@@ -8,6 +8,7 @@ use crate::{
     domain::{
         SurveyKind, TenantId,
         cohorts::{ActivitySource, CohortActivity},
+        grains,
         retention::CustomerSpan,
     },
     error::Error,
@@ -91,11 +92,16 @@ impl Store {
             ActivitySource::Customers { first_month } => {
                 let buckets = boundaries.len().saturating_sub(1);
                 let month_bits = usize::try_from(first_month).unwrap_or(0) + buckets;
+                let gaps: Vec<String> = grains::month_start_gaps(boundaries)
+                    .iter()
+                    .map(|(from, to)| format!("[{},{})", from.to_rfc3339(), to.to_rfc3339()))
+                    .collect();
                 query
                     .bind(first_bit)
                     .bind("0".repeat(month_bits))
                     .bind(first_month + 1)
                     .bind(i32::try_from(buckets).map_err(|e| Error::Internal(e.into()))?)
+                    .bind(format!("{{{}}}", gaps.join(",")))
             }
         };
         let rows = self.read_rows(query, deadline).await?;
@@ -192,11 +198,14 @@ const MONTHS_COHORTS: &str = concat!(
 );
 
 /// The same rows from `customer_activity` (one row per customer), for a grid of
-/// consecutive UTC months give or take `grains::MONTH_EDGE` (`ActivitySource::Customers`):
-/// a month's bit is its bucket's, and each instant near a month's edge is placed by the
-/// boundaries. A customer with rows in `customer_months` that are not folded yet is read
-/// from there, as `MONTHS_COHORTS` does. `$7` is as many zero bits as the first month's
-/// number and the buckets, `$8` the first month's bit (1-based), `$9` the buckets.
+/// consecutive UTC months give or take `grains::MONTH_EDGE` at each boundary
+/// (`ActivitySource::Customers`). A customer none of whose instants near a month's edge lies
+/// between a boundary and its month start (`$10`, `grains::month_start_gaps`) was active in
+/// the buckets of its months; any other in the buckets of its `inside` months and those
+/// its edge instants lie in. A customer with rows in `customer_months` that are not folded
+/// yet is read from there, as `MONTHS_COHORTS` does. `$7` is as many zero bits as the first
+/// month's number and the buckets, `$8` the first month's bit (1-based), `$9` the buckets.
+/// The text parameters are parsed once, in subqueries, not once per row.
 const CUSTOMERS_COHORTS: &str = concat!(
     "with fresh as (
         select distinct customer_id from customer_months where tenant_id = $1 and fresh
@@ -210,13 +219,15 @@ const CUSTOMERS_COHORTS: &str = concat!(
     "), customers as (",
     cohort_sql!(masks),
     " union all
-        select a.first_at, case when cardinality(a.edges) = 0 then m.part
-               else m.part | coalesce((select bit_or($6::text::varbit
-                                                     >> width_bucket(e, $2::timestamptz[]))
-                                       from unnest(a.edges) e where e < $5), m.part) end
+        select a.first_at,
+               case when a.edges && (select $10::text::tstzmultirange)
+                    then customer_activity_buckets(a.inside, (select $7::text::varbit), $8, $9)
+                         | coalesce((select bit_or($6::text::varbit
+                                                   >> width_bucket(lower(r), $2::timestamptz[]))
+                                     from unnest(a.edges) r where lower(r) < $5),
+                                    $6::text::varbit >> length($6))
+                    else customer_activity_buckets(a.months, (select $7::text::varbit), $8, $9) end
         from customer_activity a
-        cross join lateral (select B'0' || substring(a.months || $7::text::varbit
-                                                     from $8 for $9) || B'0') m (part)
         where a.tenant_id = $1 and a.first_at >= ($2::timestamptz[])[1] and a.first_at < $3
           and not exists (select from fresh f where f.customer_id = a.customer_id)
     ), members as (",

@@ -87,7 +87,7 @@ const ROLLUPS: &[Rollup] = &[
             table: "customer_activity",
             folded: "customer_activity_folded",
             key: &["tenant_id", "customer_id"],
-            values: &["first_at", "months", "edges"],
+            values: &["first_at", "months", "inside", "edges"],
         }),
     },
 ];

@@ -442,14 +442,15 @@ async fn the_rollups_commands_verify_and_rebuild() {
         .await
         .unwrap();
     let bin = env!("CARGO_BIN_EXE_cxmetrics");
+    // Awaited, not waited for: a blocked test thread would stop the server it runs, whose
+    // compactor may hold rows that a rebuild waits for.
     let run = |args: &[&str]| {
-        std::process::Command::new(bin)
+        tokio::process::Command::new(bin)
             .args(args)
             .env("DATABASE_URL", &app.database_url)
             .output()
-            .unwrap()
     };
-    let out = run(&["rollups", "verify"]);
+    let out = run(&["rollups", "verify"]).await.unwrap();
     assert!(out.status.success(), "{out:?}");
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("survey_rollups: 0 differing keys"),
@@ -467,7 +468,7 @@ async fn the_rollups_commands_verify_and_rebuild() {
     .execute(app.store.pool())
     .await
     .unwrap();
-    let out = run(&["rollups", "verify"]);
+    let out = run(&["rollups", "verify"]).await.unwrap();
     assert!(!out.status.success(), "{out:?}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -479,11 +480,17 @@ async fn the_rollups_commands_verify_and_rebuild() {
         "{out:?}"
     );
 
-    let out = run(&["rollups", "rebuild", "--tenant", TENANT]);
+    let out = run(&["rollups", "rebuild", "--tenant", TENANT])
+        .await
+        .unwrap();
     assert!(out.status.success(), "{out:?}");
-    let out = run(&["rollups", "verify", "--tenant", TENANT]);
+    let out = run(&["rollups", "verify", "--tenant", TENANT])
+        .await
+        .unwrap();
     assert!(out.status.success(), "{out:?}");
-    let out = run(&["rollups", "rebuild", "--tenant", "bad tenant!"]);
+    let out = run(&["rollups", "rebuild", "--tenant", "bad tenant!"])
+        .await
+        .unwrap();
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("--tenant"),
