@@ -19,13 +19,15 @@ pub struct ListQuery {
     pub filter: Filter,
     /// Survey responses of this kind only (survey responses only).
     pub kind: Option<SurveyKind>,
+    /// Survey responses whose comment matches this text search only.
+    pub comment_query: Option<String>,
 }
 
 impl ListQuery {
     /// Every field a page token is bound to.
     fn fingerprint(&self, caller: &Caller, listing: &str) -> [u8; 16] {
         let f = &self.filter;
-        Fingerprint::new(&caller.tenant, listing)
+        let bound = Fingerprint::new(&caller.tenant, listing)
             .time(self.range.start())
             .time(self.range.end())
             .texts(&f.survey_ids)
@@ -33,8 +35,12 @@ impl ListQuery {
             .texts(&f.agent_ids)
             .texts(&f.team_ids)
             .pairs(&f.attributes)
-            .text(&self.kind.map_or(0, SurveyKind::code).to_string())
-            .finish()
+            .text(&self.kind.map_or(0, SurveyKind::code).to_string());
+        // Only with a search, so that tokens of listings without one stay as they were.
+        match &self.comment_query {
+            Some(text) => bound.text("comment_query").text(text).finish(),
+            None => bound.finish(),
+        }
     }
 }
 
@@ -101,6 +107,7 @@ impl Records {
                 query.range,
                 &query.filter,
                 query.kind,
+                query.comment_query.as_deref(),
                 turn.request(page_size),
                 caller.deadline,
             )

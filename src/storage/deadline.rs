@@ -53,6 +53,37 @@ impl Store {
         };
         read.await.map_err(read_error)
     }
+
+    /// `read_rows`, handing each row to `each` as it arrives instead of collecting them, so
+    /// that the caller's memory does not grow with the number of rows.
+    pub(crate) async fn read_each(
+        &self,
+        query: Query<'_, Postgres, PgArguments>,
+        deadline: Option<Instant>,
+        mut each: impl FnMut(&PgRow) -> Result<(), sqlx::Error>,
+    ) -> Result<(), Error> {
+        use futures_util::TryStreamExt;
+        let timeout = statement_timeout(remaining(deadline), self.read_timeout)
+            .ok_or(Error::DeadlineExceeded)?;
+        let begin = format!(
+            "begin read only; set local statement_timeout = {timeout}; set local jit = off"
+        );
+        let sql = query.sql().to_owned();
+        let read = async {
+            let mut tx = traced(&begin, self.read_pool.begin_with(begin.clone())).await?;
+            let stream = async {
+                let mut rows = query.fetch(&mut *tx);
+                while let Some(row) = rows.try_next().await? {
+                    each(&row)?;
+                }
+                Ok::<_, sqlx::Error>(())
+            };
+            traced(&sql, stream).await?;
+            traced("commit", tx.commit()).await?;
+            Ok::<_, sqlx::Error>(())
+        };
+        read.await.map_err(read_error)
+    }
 }
 
 /// A read cancelled by its `statement_timeout` ran out of the caller's deadline (or the

@@ -43,6 +43,7 @@ impl Store {
         range: TimeRange,
         filter: &Filter,
         kind: Option<SurveyKind>,
+        comment_query: Option<&str>,
         page: PageRequest<'_>,
         deadline: Option<std::time::Instant>,
     ) -> Result<Page<SurveyResponse>, Error> {
@@ -66,6 +67,15 @@ impl Store {
             qb.push(" and r.kind = ").push_bind(kind.code());
         }
         filters::push_response_filter(&mut qb, filter);
+        if let Some(text) = comment_query {
+            // Every word of the text, stemmed as a comment in the text's own script would
+            // be (`comment_config`), against the comments' tsvectors (GIN-indexed).
+            qb.push(" and r.comment_tsv @@ plainto_tsquery(comment_config(")
+                .push_bind(text.to_owned())
+                .push(", null), ")
+                .push_bind(text.to_owned())
+                .push(")");
+        }
         push_after(&mut qb, "r.respond_time", "r.response_id", after);
         qb.push(" order by r.respond_time, r.response_id limit ")
             .push_bind(limit as i64 + 1);

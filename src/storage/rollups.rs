@@ -68,6 +68,14 @@ const ROLLUPS: &[Rollup] = &[
         ],
         pending: Some("bool_or(fresh and retracts)"),
     },
+    Rollup {
+        table: "comment_term_counts",
+        compact: "compact_comment_term_counts",
+        counts: "comment_term_count_rows",
+        key: "tenant_id, kind, grain, slot, side, term, form",
+        values: &[("n", Fold::Sum)],
+        pending: None,
+    },
 ];
 
 impl Rollup {
