@@ -9,7 +9,9 @@ use super::{
 use crate::{
     domain::{Filter, Interaction, SurveyKind, SurveyResponse, TimeRange},
     error::Error,
-    storage::{BatchOutcomes, Cursor, Erased, Page, PageRequest, RecordBatch, Store},
+    storage::{
+        BatchOutcomes, Cursor, Erased, Page, PageRequest, RecordBatch, ResponseSelection, Store,
+    },
 };
 
 /// The rows of a drill-down listing, filtered like the metrics.
@@ -104,10 +106,12 @@ impl Records {
             .store
             .list_survey_responses(
                 &caller.tenant,
-                query.range,
-                &query.filter,
-                query.kind,
-                query.comment_query.as_deref(),
+                ResponseSelection {
+                    range: query.range,
+                    filter: &query.filter,
+                    kind: query.kind,
+                    comment_query: query.comment_query.as_deref(),
+                },
                 turn.request(page_size),
                 caller.deadline,
             )

@@ -9,8 +9,11 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use super::{
-    Attributes, Checker, Filter, Granularity, Limits, MetricQuery, TimeRange, cohorts::MAX_PERIODS,
-    excerpt, query::GroupBy, query::MAX_FILTER_VALUES,
+    Attributes, Checker, Filter, Granularity, Limits, MetricQuery, TimeRange,
+    cohorts::MAX_PERIODS,
+    excerpt,
+    query::GroupBy,
+    query::MAX_FILTER_VALUES,
     themes::{DEFAULT_MAX_THEMES, DEFAULT_MIN_MENTIONS, MAX_COMMENT_QUERY_CHARS, MAX_THEMES},
 };
 use crate::error::Violation;
@@ -230,10 +233,8 @@ pub fn comment_query(c: &mut Checker, field: &str, raw: &str) -> Option<Option<S
         c.violation(field, "must contain a word");
         return None;
     }
-    match c.optional_text(field, raw, MAX_COMMENT_QUERY_CHARS) {
-        Some(text) => Some(Some(text)),
-        None => None,
-    }
+    c.optional_text(field, raw, MAX_COMMENT_QUERY_CHARS)
+        .map(Some)
 }
 
 #[cfg(test)]

@@ -376,8 +376,8 @@ mod tests {
         };
         let (yi, yj, a0) = (30.0, 10.0, PRIOR_WEIGHT);
         let aw = a0 * 40.0 / 1000.0;
-        let delta = ((yi + aw) / (400.0 + a0 - yi - aw)).ln()
-            - ((yj + aw) / (600.0 + a0 - yj - aw)).ln();
+        let delta =
+            ((yi + aw) / (400.0 + a0 - yi - aw)).ln() - ((yj + aw) / (600.0 + a0 - yj - aw)).ln();
         let expected = delta / (1.0 / (yi + aw) + 1.0 / (yj + aw)).sqrt();
         let z = log_odds_z(30, 10, n).unwrap();
         assert!((z - expected).abs() < 1e-12, "{z} vs {expected}");
@@ -424,15 +424,39 @@ mod tests {
             negative: 100_000,
             positive: 100_000,
         };
+        let counts: Vec<TermCount> = (0..1_000)
+            .map(|i| {
+                count(
+                    &format!("t{i:04}"),
+                    (i * 7919) % 1_000 + 1,
+                    (i * 104_729) % 997 + 1,
+                )
+            })
+            .collect();
         let mut ranking = Ranking::new(3, totals);
-        for i in 0..1_000 {
-            ranking.push(count(&format!("t{i:04}"), i, 1_000 - i));
+        for c in &counts {
+            ranking.push(c.clone());
             assert!(ranking.negative.len() < 6 && ranking.positive.len() < 6);
         }
         let (negative, positive) = ranking.finish();
+        // The same as sorting every term by its z-score.
+        let mut all: Vec<(f64, String)> = counts
+            .iter()
+            .map(|c| {
+                (
+                    log_odds_z(c.negative, c.positive, totals).unwrap(),
+                    c.term.clone(),
+                )
+            })
+            .collect();
+        all.sort_by(|a, b| b.0.total_cmp(&a.0));
         let terms = |c: &[Candidate]| c.iter().map(|c| c.count.term.clone()).collect::<Vec<_>>();
-        assert_eq!(terms(&negative), ["t0999", "t0998", "t0997"]);
-        assert_eq!(terms(&positive), ["t0000", "t0001", "t0002"]);
+        let top: Vec<String> = all.iter().take(3).map(|(_, t)| t.clone()).collect();
+        let bottom: Vec<String> = all.iter().rev().take(3).map(|(_, t)| t.clone()).collect();
+        assert_eq!(terms(&negative), top);
+        assert_eq!(terms(&positive), bottom);
+        assert!(negative.iter().all(|c| c.z_score.unwrap() > 0.0));
+        assert!(positive.iter().all(|c| c.z_score.unwrap() < 0.0));
     }
 
     #[test]
@@ -459,11 +483,31 @@ mod tests {
         assert_eq!(
             got,
             [
-                (Source::Raw, utc("2026-01-15T06:00:00Z"), utc("2026-01-16T00:00:00Z")),
-                (Source::Days, utc("2026-01-16T00:00:00Z"), utc("2026-02-01T00:00:00Z")),
-                (Source::Months, utc("2026-02-01T00:00:00Z"), utc("2026-04-01T00:00:00Z")),
-                (Source::Days, utc("2026-04-01T00:00:00Z"), utc("2026-04-03T00:00:00Z")),
-                (Source::Raw, utc("2026-04-03T00:00:00Z"), utc("2026-04-03T12:00:00Z")),
+                (
+                    Source::Raw,
+                    utc("2026-01-15T06:00:00Z"),
+                    utc("2026-01-16T00:00:00Z")
+                ),
+                (
+                    Source::Days,
+                    utc("2026-01-16T00:00:00Z"),
+                    utc("2026-02-01T00:00:00Z")
+                ),
+                (
+                    Source::Months,
+                    utc("2026-02-01T00:00:00Z"),
+                    utc("2026-04-01T00:00:00Z")
+                ),
+                (
+                    Source::Days,
+                    utc("2026-04-01T00:00:00Z"),
+                    utc("2026-04-03T00:00:00Z")
+                ),
+                (
+                    Source::Raw,
+                    utc("2026-04-03T00:00:00Z"),
+                    utc("2026-04-03T12:00:00Z")
+                ),
             ]
         );
     }

@@ -219,7 +219,9 @@ pub fn theme_query(request: pb::CommentThemesRequest) -> Result<ThemeQuery, Erro
         violations.extend(bad);
     }
     match (query, kind, max_themes, min_mentions) {
-        (Some(query), Some(kind), Some(max_themes), Some(min_mentions)) if violations.is_empty() => {
+        (Some(query), Some(kind), Some(max_themes), Some(min_mentions))
+            if violations.is_empty() =>
+        {
             Ok(ThemeQuery {
                 query,
                 kind,

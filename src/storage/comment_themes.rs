@@ -159,7 +159,11 @@ impl Store {
 
 /// The rows (side, term, form, n) of the range: stored counts for the parts they cover when
 /// there is no filter, each comment's terms (n = 1) elsewhere.
-fn push_parts(qb: &mut QueryBuilder<'static, Postgres>, scope: ThemeScope<'_>, only: Option<&[String]>) {
+fn push_parts(
+    qb: &mut QueryBuilder<'static, Postgres>,
+    scope: ThemeScope<'_>,
+    only: Option<&[String]>,
+) {
     let parts = if *scope.filter == Filter::default() {
         themes::cover(scope.range.start(), scope.range.end())
     } else {

@@ -30,7 +30,7 @@ use sqlx::{Connection, PgConnection, PgPool, postgres::PgConnectOptions};
 pub use calendars::{StoredCalendar, UpsertedCalendar};
 pub use comment_themes::{CountRow, ThemeScope};
 pub use keys::{KeyRow, StoredKey};
-pub use listing::{Cursor, Page, PageRequest};
+pub use listing::{Cursor, Page, PageRequest, ResponseSelection};
 pub use records::{BatchOutcomes, Erased, RecordBatch};
 pub use response_times::ResponseTimeRead;
 pub use rollups::{COMPACT_ROWS, RollupCheck};
