@@ -155,7 +155,8 @@ language sql immutable as $$
          from %1$s s
          cross join lateral comment_terms_of(comment_config(s.comment, s.attributes ->> %2$L),
                                              coalesce(s.comment, %3$L), s.comment_tsv) t
-         where comment_side(s.kind, s.score, s.scale_max) > 0', source, 'language', '')
+         where comment_present(s.comment) and comment_side(s.kind, s.score, s.scale_max) > 0',
+        source, 'language', '')
 $$;
 
 -- Keeps comment_terms and comment_term_counts in step with one statement on
@@ -243,29 +244,41 @@ create function comment_term_count_rows(tenant text)
 returns table (tenant_id text, kind smallint, grain smallint, slot timestamptz,
                side smallint, term text, form text, n bigint)
 language sql stable as $$
-    select r.tenant_id, r.kind, s.grain, s.slot, comment_side(r.kind, r.score, r.scale_max),
-           t.term, t.form, count(*)
-    from survey_responses r
-    cross join lateral (
-        select x.term, x.form
-        from comment_terms_of(comment_config(r.comment, r.attributes ->> 'language'),
-                              coalesce(r.comment, ''), r.comment_tsv) x
-        where comment_side(r.kind, r.score, r.scale_max) > 0
+    with terms as (
+        select r.tenant_id, r.kind, r.respond_time, comment_side(r.kind, r.score, r.scale_max) as side,
+               x.term, x.form
+        from survey_responses r
+        cross join lateral comment_terms_of(comment_config(r.comment, r.attributes ->> 'language'),
+                                            r.comment, r.comment_tsv) x
+        where ($1 is null or r.tenant_id = $1) and comment_present(r.comment)
+          and comment_side(r.kind, r.score, r.scale_max) > 0
         union all
-        select '', '' where comment_present(r.comment)
-    ) t
-    cross join lateral comment_term_slots(r.respond_time) s
-    where $1 is null or r.tenant_id = $1
+        select r.tenant_id, r.kind, r.respond_time, comment_side(r.kind, r.score, r.scale_max), '', ''
+        from survey_responses r
+        where ($1 is null or r.tenant_id = $1) and comment_present(r.comment)
+    )
+    select t.tenant_id, t.kind, s.grain, s.slot, t.side, t.term, t.form, count(*)
+    from terms t cross join lateral comment_term_slots(t.respond_time) s
     group by 1, 2, 3, 4, 5, 6, 7
 $$;
 
+-- The rows comment_terms must hold for the raw responses of `tenant` (every tenant when
+-- null): for the backfill below, `cxmetrics rollups rebuild` and `verify`.
+create function comment_terms_rows(tenant text)
+returns table (tenant_id text, response_id text, kind smallint, side smallint,
+               respond_time timestamptz, term text, form text)
+language sql stable as $$
+    select s.tenant_id, s.response_id, s.kind, comment_side(s.kind, s.score, s.scale_max),
+           s.respond_time, t.term, t.form
+    from survey_responses s
+    cross join lateral comment_terms_of(comment_config(s.comment, s.attributes ->> 'language'),
+                                        s.comment, s.comment_tsv) t
+    where ($1 is null or s.tenant_id = $1) and comment_present(s.comment)
+      and comment_side(s.kind, s.score, s.scale_max) > 0
+$$;
+
 insert into comment_terms (tenant_id, response_id, kind, side, respond_time, term, form)
-select s.tenant_id, s.response_id, s.kind, comment_side(s.kind, s.score, s.scale_max),
-       s.respond_time, t.term, t.form
-from survey_responses s
-cross join lateral comment_terms_of(comment_config(s.comment, s.attributes ->> 'language'),
-                                    coalesce(s.comment, ''), s.comment_tsv) t
-where comment_side(s.kind, s.score, s.scale_max) > 0;
+select * from comment_terms_rows(null);
 
 insert into comment_term_counts (tenant_id, kind, grain, slot, side, term, form, n, fresh)
 select c.*, false from comment_term_count_rows(null) c;

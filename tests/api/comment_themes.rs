@@ -618,6 +618,35 @@ async fn updates_move_a_comment_between_sides_and_the_stored_counts_stay_exact()
     assert_eq!((report.negative_comments, report.positive_comments), (3, 6));
     let checks = app.store.verify_rollups(None).await.unwrap();
     assert!(checks.iter().all(|c| c.differing_keys == 0), "{checks:?}");
+    assert!(checks.iter().any(|c| c.table == "comment_terms"));
+    assert!(checks.iter().any(|c| c.table == "comment_term_counts"));
+    // A rebuild from the raw rows gives the same themes, and a tampered table is caught.
+    app.store.rebuild_rollups(None).await.unwrap();
+    let mut again = request(
+        at - Duration::days(1),
+        at + Duration::days(1),
+        pb::SurveyKind::Nps,
+    );
+    again.min_mentions = Some(1);
+    assert_eq!(themes(&app, again).await, report);
+    sqlx::query("update comment_terms set form = 'tampered' where term = 'rude'")
+        .execute(app.store.pool())
+        .await
+        .unwrap();
+    sqlx::query("delete from comment_term_counts where term = 'refund'")
+        .execute(app.store.pool())
+        .await
+        .unwrap();
+    let checks = app.store.verify_rollups(None).await.unwrap();
+    let differing = |table: &str| {
+        checks
+            .iter()
+            .find(|c| c.table == table)
+            .map(|c| c.differing_keys)
+    };
+    // Four responses say "rude": four stored rows and four raw ones differ.
+    assert_eq!(differing("comment_terms"), Some(8));
+    assert!(differing("comment_term_counts").unwrap() > 0);
 }
 
 #[tokio::test]
