@@ -12,6 +12,8 @@
 //!
 //! `cargo bench --bench comment_themes` loads 1M comments; `CXMETRICS_THEMES_SIZE` picks
 //! another number. Under `cargo test` it loads 2,000 as a smoke test.
+//! `CXMETRICS_THEMES_DATABASE=URL` measures a database a previous run's load left (the
+//! same size), without loading or dropping it.
 
 #[path = "../tests/api/helpers.rs"]
 #[allow(dead_code)]
@@ -265,6 +267,10 @@ async fn main() -> anyhow::Result<()> {
         Err(_) if full => 1_000_000,
         Err(_) => 2_000,
     };
+    let repeat = if full { 5 } else { 2 };
+    if let Ok(url) = std::env::var("CXMETRICS_THEMES_DATABASE") {
+        return measure(size, repeat, &url).await;
+    }
     let admin = std::env::var("DATABASE_URL").map_err(|_| {
         anyhow::anyhow!("set DATABASE_URL (scripts/test does) to run the benchmark")
     })?;
@@ -291,8 +297,13 @@ async fn main() -> anyhow::Result<()> {
 async fn run(size: i64, repeat: usize, url: &str) -> anyhow::Result<()> {
     let store = Store::from_pool(PgPoolOptions::new().max_connections(2).connect(url).await?);
     store.migrate().await?;
-    let key = commands::create_key(&store, TENANT, "read").await?;
     load(&store, size).await?;
+    measure(size, repeat, url).await
+}
+
+async fn measure(size: i64, repeat: usize, url: &str) -> anyhow::Result<()> {
+    let store = Store::from_pool(PgPoolOptions::new().max_connections(2).connect(url).await?);
+    let key = commands::create_key(&store, TENANT, "read").await?;
 
     let env = [("CXMETRICS_READ_TIMEOUT_SECS", "3600")];
     let (child, addr) = helpers::spawn_binary(url, &env).await;

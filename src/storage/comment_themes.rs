@@ -173,36 +173,32 @@ fn push_parts(
             to: scope.range.end(),
         }]
     };
-    let stored: Vec<_> = parts.iter().filter(|p| p.source != Source::Raw).collect();
     let mut first = true;
     let mut union = |qb: &mut QueryBuilder<'static, Postgres>| {
         if !std::mem::take(&mut first) {
             qb.push(" union all ");
         }
     };
-    if !stored.is_empty() {
+    // One plain range scan per stored part (at most five), each estimated from the
+    // table's statistics: a join against the parts would hide their sizes from the planner.
+    for part in &parts {
+        let Some(grain) = part.source.grain() else {
+            continue;
+        };
         union(qb);
-        let grains: Vec<i16> = stored.iter().filter_map(|p| p.source.grain()).collect();
-        let from: Vec<DateTime<Utc>> = stored.iter().map(|p| p.from).collect();
-        let to: Vec<DateTime<Utc>> = stored.iter().map(|p| p.to).collect();
-        qb.push("select c.side, c.term, c.form, c.n from unnest(")
-            .push_bind(grains)
-            .push("::int2[], ")
-            .push_bind(from)
-            .push("::timestamptz[], ")
-            .push_bind(to)
-            .push(
-                "::timestamptz[]) as p (grain, part_from, part_to) cross join lateral (
-                     select c.side, c.term, c.form, c.n from comment_term_counts c
-                     where c.tenant_id = ",
-            )
-            .push_bind(scope.tenant.as_str().to_owned())
-            .push(" and c.kind = ")
-            .push_bind(scope.kind.code())
-            .push(" and c.grain = p.grain and c.slot >= p.part_from and c.slot < p.part_to");
+        qb.push(
+            "select c.side, c.term, c.form, c.n from comment_term_counts c where c.tenant_id = ",
+        )
+        .push_bind(scope.tenant.as_str().to_owned())
+        .push(" and c.kind = ")
+        .push_bind(scope.kind.code())
+        .push(" and c.grain = ")
+        .push_bind(grain)
+        .push(" and c.slot >= ")
+        .push_bind(part.from)
+        .push(" and c.slot < ")
+        .push_bind(part.to);
         push_only(qb, "c.term", only);
-        // `offset 0` keeps the lateral subquery an index range scan per part.
-        qb.push(" offset 0) c");
     }
     for part in parts.iter().filter(|p| p.source == Source::Raw) {
         union(qb);
