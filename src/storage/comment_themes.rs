@@ -4,14 +4,13 @@
 //! days) and from each comment's terms elsewhere; and the newest example responses of the
 //! winning themes.
 
-use chrono::{DateTime, Utc};
 use sqlx::{Postgres, QueryBuilder, Row};
 
 use super::{Store, filters};
 use crate::{
     domain::{
         Filter, SurveyKind, TenantId, TimeRange,
-        themes::{self, CommentCounts, EXAMPLES, Side, Source, TermCount, Totals},
+        themes::{self, CommentCounts, EXAMPLES, Part, Side, Source, TermCount, Totals},
     },
     error::Error,
 };
@@ -171,6 +170,7 @@ fn push_parts(
             source: Source::Raw,
             from: scope.range.start(),
             to: scope.range.end(),
+            sign: 1,
         }]
     };
     let mut first = true;
@@ -202,9 +202,9 @@ fn push_parts(
     }
     for part in parts.iter().filter(|p| p.source == Source::Raw) {
         union(qb);
-        push_raw_terms(qb, scope, part.from, part.to, only);
+        push_raw_terms(qb, scope, part, only);
         qb.push(" union all ");
-        push_raw_comments(qb, scope, part.from, part.to);
+        push_raw_comments(qb, scope, part);
     }
     if first {
         qb.push("select 0::int2, ''::text, ''::text, 0::int8 where false");
@@ -220,12 +220,7 @@ fn push_only(qb: &mut QueryBuilder<'static, Postgres>, column: &str, only: Optio
     }
 }
 
-fn push_raw_scope(
-    qb: &mut QueryBuilder<'static, Postgres>,
-    scope: ThemeScope<'_>,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) {
+fn push_raw_scope(qb: &mut QueryBuilder<'static, Postgres>, scope: ThemeScope<'_>, part: &Part) {
     if scope.filter.uses_interaction() {
         qb.push(filters::LINKED_INTERACTION);
     }
@@ -234,39 +229,34 @@ fn push_raw_scope(
         .push(" and r.kind = ")
         .push_bind(scope.kind.code())
         .push(" and r.respond_time >= ")
-        .push_bind(from)
+        .push_bind(part.from)
         .push(" and r.respond_time < ")
-        .push_bind(to);
+        .push_bind(part.to);
     filters::push_response_filter(qb, scope.filter);
 }
 
-/// The terms of each comment of `[from, to)`.
+/// The terms of each comment of the part, counted with its sign.
 fn push_raw_terms(
     qb: &mut QueryBuilder<'static, Postgres>,
     scope: ThemeScope<'_>,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
+    part: &Part,
     only: Option<&[String]>,
 ) {
-    qb.push(
-        "select t.side, t.term, t.form, 1::int8 from survey_responses r
-         join comment_terms t on t.tenant_id = r.tenant_id and t.response_id = r.response_id",
-    );
-    push_raw_scope(qb, scope, from, to);
+    qb.push("select t.side, t.term, t.form, ")
+        .push_bind(i64::from(part.sign))
+        .push(
+            " from survey_responses r
+             join comment_terms t on t.tenant_id = r.tenant_id and t.response_id = r.response_id",
+        );
+    push_raw_scope(qb, scope, part);
     push_only(qb, "t.term", only);
 }
 
-/// The comments of `[from, to)`, as the rows of the term ''.
-fn push_raw_comments(
-    qb: &mut QueryBuilder<'static, Postgres>,
-    scope: ThemeScope<'_>,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) {
-    qb.push(
-        "select comment_side(r.kind, r.score, r.scale_max), '', '', 1::int8
-         from survey_responses r",
-    );
-    push_raw_scope(qb, scope, from, to);
+/// The comments of the part, as the rows of the term '', counted with its sign.
+fn push_raw_comments(qb: &mut QueryBuilder<'static, Postgres>, scope: ThemeScope<'_>, part: &Part) {
+    qb.push("select comment_side(r.kind, r.score, r.scale_max), '', '', ")
+        .push_bind(i64::from(part.sign))
+        .push(" from survey_responses r");
+    push_raw_scope(qb, scope, part);
     qb.push(" and comment_present(r.comment)");
 }

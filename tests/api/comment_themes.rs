@@ -401,6 +401,21 @@ async fn planted_themes_rank_first_on_their_side_and_match_an_independent_refere
     assert_eq!(slow.example_response_ids, expected);
     assert!(by_id[expected[0]].at > by_id[expected[2]].at);
 
+    // A range whose edges are nearer the midnights outside it: whole days less the raw
+    // rows outside the range.
+    let (inner_start, inner_end) = (
+        "2026-02-28T03:00:00Z".parse().unwrap(),
+        "2026-03-04T21:00:00Z".parse().unwrap(),
+    );
+    let inner: Vec<Comment> = comments
+        .iter()
+        .filter(|c| inner_start <= c.at && c.at < inner_end)
+        .cloned()
+        .collect();
+    assert!(inner.len() > 100 && inner.len() < comments.len() - 100);
+    let subset = themes(&app, request(inner_start, inner_end, pb::SurveyKind::Nps)).await;
+    assert_matches_reference(&app, &subset, &reference(&app, &inner).await).await;
+
     // A filter reads each comment's terms instead of the stored counts: the same answer.
     let mut filtered = request(start, end, pb::SurveyKind::Nps);
     filtered.query.as_mut().unwrap().filter = Some(pb::MetricFilter {
