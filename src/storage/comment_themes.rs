@@ -186,18 +186,18 @@ fn push_parts(
             continue;
         };
         union(qb);
-        qb.push(
-            "select c.side, c.term, c.form, c.n from comment_term_counts c where c.tenant_id = ",
-        )
-        .push_bind(scope.tenant.as_str().to_owned())
-        .push(" and c.kind = ")
-        .push_bind(scope.kind.code())
-        .push(" and c.grain = ")
-        .push_bind(grain)
-        .push(" and c.slot >= ")
-        .push_bind(part.from)
-        .push(" and c.slot < ")
-        .push_bind(part.to);
+        qb.push("select c.side, c.term, c.form, c.n * ")
+            .push_bind(i64::from(part.sign))
+            .push(" from comment_term_counts c where c.tenant_id = ")
+            .push_bind(scope.tenant.as_str().to_owned())
+            .push(" and c.kind = ")
+            .push_bind(scope.kind.code())
+            .push(" and c.grain = ")
+            .push_bind(grain)
+            .push(" and c.slot >= ")
+            .push_bind(part.from)
+            .push(" and c.slot < ")
+            .push_bind(part.to);
         push_only(qb, "c.term", only);
     }
     for part in parts.iter().filter(|p| p.source == Source::Raw) {

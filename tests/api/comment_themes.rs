@@ -415,6 +415,23 @@ async fn planted_themes_rank_first_on_their_side_and_match_an_independent_refere
     assert!(inner.len() > 100 && inner.len() < comments.len() - 100);
     let subset = themes(&app, request(inner_start, inner_end, pb::SurveyKind::Nps)).await;
     assert_matches_reference(&app, &subset, &reference(&app, &inner).await).await;
+    // From March 3rd to April: the month of March less its first two days.
+    let (late_start, late_end) = (
+        "2026-03-03T00:00:00Z".parse().unwrap(),
+        "2026-04-01T00:00:00Z".parse().unwrap(),
+    );
+    let late: Vec<Comment> = comments
+        .iter()
+        .filter(|c| late_start <= c.at && c.at < late_end)
+        .cloned()
+        .collect();
+    assert!(
+        comments
+            .iter()
+            .any(|c| c.at < late_start && c.at >= t0() - Duration::hours(12))
+    );
+    let subset = themes(&app, request(late_start, late_end, pb::SurveyKind::Nps)).await;
+    assert_matches_reference(&app, &subset, &reference(&app, &late).await).await;
 
     // A filter reads each comment's terms instead of the stored counts: the same answer.
     let mut filtered = request(start, end, pb::SurveyKind::Nps);
