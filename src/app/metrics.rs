@@ -17,10 +17,11 @@ use crate::{
         retention::{
             RetentionCounts, RetentionReport, RetentionStats, bucket_counts, nps_category,
         },
-        stats::{CesStats, Change, CsatStats, NpsStats, ScoreCount},
+        stats::{CesStats, Change, CsatStats, NpsStats, ScoreCount, two_proportion_change},
+        themes::{CommentCounts, Ranking, Side, Theme, ThemeQuery, ThemesReport},
     },
     error::Error,
-    storage::{ResponseTimeRead, Store},
+    storage::{ResponseTimeRead, Store, ThemeScope},
 };
 
 /// The groups of a retention report by NPS category, in the order they are reported.
@@ -262,6 +263,131 @@ impl Metrics {
         plan.build(&rows)
             .map_err(|e| Error::Internal(anyhow::anyhow!(e)))
     }
+}
+
+impl Metrics {
+    /// The comment themes of `q`: PostgreSQL counts the terms and streams them through a
+    /// ranking of bounded size; then one read finds the winners' examples and, with
+    /// compare_previous, one more their counts in the previous period.
+    pub async fn comment_themes(
+        &self,
+        caller: &Caller,
+        q: &ThemeQuery,
+    ) -> Result<ThemesReport, Error> {
+        let _permit = self.admission.admit(&caller.tenant).await?;
+        let scope = ThemeScope {
+            tenant: &caller.tenant,
+            kind: q.kind,
+            range: q.query.range,
+            filter: &q.query.filter,
+        };
+        let mut comments = CommentCounts::default();
+        let mut ranking: Option<Ranking> = None;
+        self.store
+            .comment_term_counts(scope, q.min_mentions, None, caller.deadline, |row| {
+                if row.is_comments() {
+                    comments = row.comments();
+                } else {
+                    ranking
+                        .get_or_insert_with(|| Ranking::new(q.max_themes, row.totals))
+                        .push(row.count);
+                }
+            })
+            .await?;
+        let (negative, positive) = ranking.map(Ranking::finish).unwrap_or_default();
+        let mut report = ThemesReport {
+            comments,
+            negative_themes: negative.into_iter().map(Theme::from_candidate).collect(),
+            positive_themes: positive.into_iter().map(Theme::from_candidate).collect(),
+        };
+        self.add_examples(scope, &mut report, caller).await?;
+        if q.query.compare_previous {
+            let previous = ThemeScope {
+                range: q.query.range.previous(),
+                ..scope
+            };
+            self.add_changes(previous, &mut report, caller).await?;
+        }
+        Ok(report)
+    }
+
+    async fn add_examples(
+        &self,
+        scope: ThemeScope<'_>,
+        report: &mut ThemesReport,
+        caller: &Caller,
+    ) -> Result<(), Error> {
+        let wanted: Vec<(String, Side)> = sided(report)
+            .map(|(side, theme)| (theme.term.clone(), side))
+            .collect();
+        let examples = self
+            .store
+            .comment_term_examples(scope, &wanted, caller.deadline)
+            .await?;
+        for (term, side, id) in examples {
+            let list = match side {
+                Side::Negative => &mut report.negative_themes,
+                Side::Positive => &mut report.positive_themes,
+            };
+            if let Some(theme) = list.iter_mut().find(|t| t.term == term) {
+                theme.example_response_ids.push(id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Each theme's change: the share of its side's comments that mention it, against the
+    /// same share in `previous`.
+    async fn add_changes(
+        &self,
+        previous: ThemeScope<'_>,
+        report: &mut ThemesReport,
+        caller: &Caller,
+    ) -> Result<(), Error> {
+        let terms: Vec<String> = sided(report).map(|(_, t)| t.term.clone()).collect();
+        let mut before_comments = CommentCounts::default();
+        let mut before = BTreeMap::new();
+        self.store
+            .comment_term_counts(previous, 0, Some(&terms), caller.deadline, |row| {
+                if row.is_comments() {
+                    before_comments = row.comments();
+                } else {
+                    before.insert(row.count.term.clone(), row.count);
+                }
+            })
+            .await?;
+        let now_comments = report.comments;
+        let change = |theme: &Theme, side: Side| -> Change {
+            let (now, then) = match side {
+                Side::Negative => (
+                    theme.negative_mentions,
+                    before.get(&theme.term).map_or(0, |c| c.negative),
+                ),
+                Side::Positive => (
+                    theme.positive_mentions,
+                    before.get(&theme.term).map_or(0, |c| c.positive),
+                ),
+            };
+            two_proportion_change(
+                (now, now_comments.on(side)),
+                (then, before_comments.on(side)),
+            )
+        };
+        for theme in &mut report.negative_themes {
+            theme.change = Some(change(theme, Side::Negative));
+        }
+        for theme in &mut report.positive_themes {
+            theme.change = Some(change(theme, Side::Positive));
+        }
+        Ok(())
+    }
+}
+
+/// Every theme of a report with its side.
+fn sided(report: &ThemesReport) -> impl Iterator<Item = (Side, &Theme)> {
+    let negative = report.negative_themes.iter().map(|t| (Side::Negative, t));
+    let positive = report.positive_themes.iter().map(|t| (Side::Positive, t));
+    negative.chain(positive)
 }
 
 /// INVALID_ARGUMENT naming `field` when the rows hold more groups than the plan allows.

@@ -9,7 +9,9 @@ use super::{
 use crate::{
     domain::{Filter, Interaction, SurveyKind, SurveyResponse, TimeRange},
     error::Error,
-    storage::{BatchOutcomes, Cursor, Erased, Page, PageRequest, RecordBatch, Store},
+    storage::{
+        BatchOutcomes, Cursor, Erased, Page, PageRequest, RecordBatch, ResponseSelection, Store,
+    },
 };
 
 /// The rows of a drill-down listing, filtered like the metrics.
@@ -19,13 +21,15 @@ pub struct ListQuery {
     pub filter: Filter,
     /// Survey responses of this kind only (survey responses only).
     pub kind: Option<SurveyKind>,
+    /// Survey responses whose comment matches this text search only.
+    pub comment_query: Option<String>,
 }
 
 impl ListQuery {
     /// Every field a page token is bound to.
     fn fingerprint(&self, caller: &Caller, listing: &str) -> [u8; 16] {
         let f = &self.filter;
-        Fingerprint::new(&caller.tenant, listing)
+        let bound = Fingerprint::new(&caller.tenant, listing)
             .time(self.range.start())
             .time(self.range.end())
             .texts(&f.survey_ids)
@@ -33,8 +37,12 @@ impl ListQuery {
             .texts(&f.agent_ids)
             .texts(&f.team_ids)
             .pairs(&f.attributes)
-            .text(&self.kind.map_or(0, SurveyKind::code).to_string())
-            .finish()
+            .text(&self.kind.map_or(0, SurveyKind::code).to_string());
+        // Only with a search, so that tokens of listings without one stay as they were.
+        match &self.comment_query {
+            Some(text) => bound.text("comment_query").text(text).finish(),
+            None => bound.finish(),
+        }
     }
 }
 
@@ -98,9 +106,12 @@ impl Records {
             .store
             .list_survey_responses(
                 &caller.tenant,
-                query.range,
-                &query.filter,
-                query.kind,
+                ResponseSelection {
+                    range: query.range,
+                    filter: &query.filter,
+                    kind: query.kind,
+                    comment_query: query.comment_query.as_deref(),
+                },
                 turn.request(page_size),
                 caller.deadline,
             )

@@ -16,6 +16,7 @@ mod scope;
 pub mod sketch;
 pub mod stats;
 mod tenant;
+pub mod themes;
 mod validate;
 
 pub use api_key::{KEY_PREFIX, NewApiKey, PresentedKey};

@@ -9,8 +9,12 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use super::{
-    Attributes, Checker, Filter, Granularity, Limits, MetricQuery, TimeRange, cohorts::MAX_PERIODS,
-    excerpt, query::GroupBy, query::MAX_FILTER_VALUES,
+    Attributes, Checker, Filter, Granularity, Limits, MetricQuery, TimeRange,
+    cohorts::MAX_PERIODS,
+    excerpt,
+    query::GroupBy,
+    query::MAX_FILTER_VALUES,
+    themes::{DEFAULT_MAX_THEMES, DEFAULT_MIN_MENTIONS, MAX_COMMENT_QUERY_CHARS, MAX_THEMES},
 };
 use crate::error::Violation;
 
@@ -169,6 +173,70 @@ pub fn interaction_violations(
     violations
 }
 
+/// The themes per side: 1 to `MAX_THEMES`, 0 for the default.
+pub fn max_themes(c: &mut Checker, field: &str, raw: i64) -> Option<usize> {
+    match usize::try_from(raw) {
+        Ok(0) => Some(DEFAULT_MAX_THEMES),
+        Ok(n) if n <= MAX_THEMES => Some(n),
+        _ => {
+            c.violation(
+                field,
+                format!("must be between 1 and {MAX_THEMES} (0 for {DEFAULT_MAX_THEMES})"),
+            );
+            None
+        }
+    }
+}
+
+/// The fewest mentions of a theme: not negative, absent for the default; a theme needs at
+/// least one mention, so 0 counts as 1.
+pub fn min_mentions(c: &mut Checker, field: &str, raw: Option<i64>) -> Option<i64> {
+    match raw {
+        None => Some(DEFAULT_MIN_MENTIONS),
+        Some(n) if n >= 0 => Some(n.max(1)),
+        Some(_) => {
+            c.violation(field, "must not be negative");
+            None
+        }
+    }
+}
+
+/// What comment themes cannot take from a metric query: buckets and groups.
+pub fn theme_violations(
+    query: &MetricQuery,
+    granularity_field: &str,
+    group_by_field: &str,
+) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    if query.granularity.is_some() {
+        violations.push(Violation::new(
+            granularity_field,
+            "does not apply to comment themes, which cover the whole range",
+        ));
+    }
+    if query.group_by.is_some() {
+        violations.push(Violation::new(
+            group_by_field,
+            "is not supported by comment themes (use a filter instead)",
+        ));
+    }
+    violations
+}
+
+/// An optional comment search: up to `MAX_COMMENT_QUERY_CHARS` characters, not only white
+/// space; empty means none.
+pub fn comment_query(c: &mut Checker, field: &str, raw: &str) -> Option<Option<String>> {
+    if raw.is_empty() {
+        return Some(None);
+    }
+    if raw.trim().is_empty() {
+        c.violation(field, "must contain a word");
+        return None;
+    }
+    c.optional_text(field, raw, MAX_COMMENT_QUERY_CHARS)
+        .map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +256,30 @@ mod tests {
             .map(|v| v.field)
             .collect();
         assert_eq!(fields, ["tz", "group", "target", "n"]);
+    }
+
+    #[test]
+    fn theme_limits_and_comment_queries_are_checked() {
+        let mut c = Checker::new(Utc::now());
+        assert_eq!(max_themes(&mut c, "m", 0), Some(DEFAULT_MAX_THEMES));
+        assert_eq!(max_themes(&mut c, "m", 100), Some(100));
+        assert_eq!(min_mentions(&mut c, "n", None), Some(DEFAULT_MIN_MENTIONS));
+        assert_eq!(min_mentions(&mut c, "n", Some(0)), Some(1));
+        assert_eq!(comment_query(&mut c, "q", ""), Some(None));
+        assert!(c.finish(|| Some(())).is_ok());
+        let mut c = Checker::new(Utc::now());
+        assert_eq!(max_themes(&mut c, "m", 101), None);
+        assert_eq!(max_themes(&mut c, "m", -1), None);
+        assert_eq!(min_mentions(&mut c, "n", Some(-1)), None);
+        assert_eq!(comment_query(&mut c, "q", "   "), None);
+        assert_eq!(comment_query(&mut c, "q", &"a".repeat(257)), None);
+        let fields: Vec<_> = c
+            .finish(|| Some(()))
+            .unwrap_err()
+            .into_iter()
+            .map(|v| v.field)
+            .collect();
+        assert_eq!(fields, ["m", "m", "n", "q", "q"]);
     }
 
     #[test]

@@ -197,6 +197,7 @@ impl FeedbackService for FeedbackApi {
         let request = request.into_inner();
         let mut query = listing_query(request.time_range.as_ref(), request.filter)?;
         query.kind = convert::kind_filter(request.kind)?;
+        query.comment_query = comment_query(&request.comment_query)?;
         let page_size = paging::page_size(request.page_size)?;
         let page = self
             .records
@@ -248,7 +249,15 @@ fn listing_query(
             range: range?,
             filter: filter?,
             kind: None,
+            comment_query: None,
         })
     })
     .map_err(Error::InvalidArgument)
+}
+
+/// The optional `comment_query` of a survey-response listing.
+fn comment_query(raw: &str) -> Result<Option<String>, Error> {
+    let mut c = Checker::new(Utc::now());
+    let parsed = crate::domain::parse::comment_query(&mut c, "comment_query", raw);
+    c.finish(|| parsed).map_err(Error::InvalidArgument)
 }

@@ -7,7 +7,7 @@ use tonic::{Request, Response, Status};
 use super::{
     authorize,
     convert::to_timestamp,
-    query::{cohort_query, metric_query, response_time_query, retention_query},
+    query::{cohort_query, metric_query, response_time_query, retention_query, theme_query},
     reports::{self, ces, change, csat, nps, parts, report_message},
 };
 use crate::{
@@ -131,5 +131,15 @@ impl MetricsService for MetricsApi {
         Ok(Response::new(pb::CohortRetentionReport {
             cohorts: cohorts.into_iter().map(reports::cohort).collect(),
         }))
+    }
+
+    async fn get_comment_themes(
+        &self,
+        request: Request<pb::CommentThemesRequest>,
+    ) -> Result<Response<pb::CommentThemesReport>, Status> {
+        let caller = authorize(&self.auth, &request, Scope::Read).await?;
+        let query = theme_query(request.into_inner())?;
+        let report = self.metrics.comment_themes(&caller, &query).await?;
+        Ok(Response::new(reports::comment_themes(report)))
     }
 }

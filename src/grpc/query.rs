@@ -5,9 +5,10 @@ use chrono::Utc;
 
 use super::convert::from_timestamp;
 use crate::domain::{
-    parse,
+    SurveyKind, parse,
     query::{CohortQuery, ResponseTimeQuery, RetentionQuery},
     response_times::SlaTargets,
+    themes::ThemeQuery,
 };
 use crate::{
     domain::{Checker, Filter, Granularity, GroupBy, MetricQuery, TimeRange},
@@ -179,6 +180,59 @@ fn target(c: &mut Checker, field: &str, raw: Option<prost_types::Duration>) -> O
     parse::sla_target(c, field, seconds)
 }
 
+/// Parses a comment-themes request; the metric request's fields are named under `query.`.
+#[tracing::instrument(name = "validate", skip_all)]
+pub fn theme_query(request: pb::CommentThemesRequest) -> Result<ThemeQuery, Error> {
+    let mut violations = Vec::new();
+    let query = match metric_query_violations(request.query.unwrap_or_default()) {
+        Ok(query) => Some(query),
+        Err(bad) => {
+            violations.extend(bad.into_iter().map(|v| v.under("query")));
+            None
+        }
+    };
+    if let Some(q) = &query {
+        violations.extend(parse::theme_violations(
+            q,
+            "query.granularity",
+            "query.group_by",
+        ));
+    }
+    let mut c = Checker::new(Utc::now());
+    let kind = match pb::SurveyKind::try_from(request.kind) {
+        Ok(pb::SurveyKind::Nps) => Some(SurveyKind::Nps),
+        Ok(pb::SurveyKind::Csat) => Some(SurveyKind::Csat),
+        Ok(pb::SurveyKind::Ces) => Some(SurveyKind::Ces),
+        Ok(pb::SurveyKind::Unspecified) => {
+            c.violation("kind", "is required (NPS, CSAT or CES)");
+            None
+        }
+        Err(_) => {
+            c.violation("kind", format!("unknown survey kind {}", request.kind));
+            None
+        }
+    };
+    let max_themes = parse::max_themes(&mut c, "max_themes", i64::from(request.max_themes));
+    let min_mentions =
+        parse::min_mentions(&mut c, "min_mentions", request.min_mentions.map(i64::from));
+    if let Err(bad) = c.finish(|| Some(())) {
+        violations.extend(bad);
+    }
+    match (query, kind, max_themes, min_mentions) {
+        (Some(query), Some(kind), Some(max_themes), Some(min_mentions))
+            if violations.is_empty() =>
+        {
+            Ok(ThemeQuery {
+                query,
+                kind,
+                max_themes,
+                min_mentions,
+            })
+        }
+        _ => Err(Error::InvalidArgument(violations)),
+    }
+}
+
 #[tracing::instrument(name = "validate", skip_all)]
 pub fn retention_query(request: pb::RetentionRequest) -> Result<RetentionQuery, Error> {
     let mut c = Checker::new(Utc::now());
@@ -310,6 +364,42 @@ mod tests {
                 "resolution_target"
             ]
         );
+    }
+
+    #[test]
+    fn comment_themes_need_a_kind_and_reject_group_by_and_large_limits() {
+        let r = pb::CommentThemesRequest {
+            query: Some(pb::MetricRequest {
+                group_by: pb::Dimension::Channel as i32,
+                granularity: pb::Granularity::Day as i32,
+                ..request()
+            }),
+            kind: 0,
+            max_themes: 101,
+            min_mentions: Some(-1),
+        };
+        let Err(Error::InvalidArgument(violations)) = theme_query(r) else {
+            panic!("expected invalid argument");
+        };
+        let fields: Vec<_> = violations.into_iter().map(|v| v.field).collect();
+        assert_eq!(
+            fields,
+            [
+                "query.granularity",
+                "query.group_by",
+                "kind",
+                "max_themes",
+                "min_mentions"
+            ]
+        );
+        let ok = theme_query(pb::CommentThemesRequest {
+            query: Some(request()),
+            kind: pb::SurveyKind::Csat as i32,
+            max_themes: 0,
+            min_mentions: None,
+        })
+        .unwrap();
+        assert_eq!((ok.max_themes, ok.min_mentions), (20, 5));
     }
 
     #[test]

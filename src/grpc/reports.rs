@@ -9,6 +9,7 @@ use crate::{
         response_times::{DurationStats, ResponseTimeChange, ResponseTimeStats, SlaStats},
         retention::RetentionStats,
         stats::{CesStats, Change, CsatStats, NpsStats},
+        themes::{Theme, ThemesReport},
     },
     proto as pb,
 };
@@ -199,5 +200,27 @@ pub fn cohort(c: Cohort) -> pb::Cohort {
         size: c.size,
         active: c.active,
         rates: c.rates,
+    }
+}
+
+pub fn comment_themes(r: ThemesReport) -> pb::CommentThemesReport {
+    pb::CommentThemesReport {
+        comments: r.comments.total(),
+        negative_comments: r.comments.negative,
+        positive_comments: r.comments.positive,
+        negative_themes: r.negative_themes.into_iter().map(theme).collect(),
+        positive_themes: r.positive_themes.into_iter().map(theme).collect(),
+    }
+}
+
+fn theme(t: Theme) -> pb::CommentTheme {
+    pb::CommentTheme {
+        mentions: t.mentions(),
+        phrase: t.phrase,
+        negative_mentions: t.negative_mentions,
+        positive_mentions: t.positive_mentions,
+        z_score: t.z_score,
+        example_response_ids: t.example_response_ids,
+        change: t.change.map(change),
     }
 }

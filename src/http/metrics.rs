@@ -70,3 +70,13 @@ pub async fn cohort_retention(State(api): State<HttpApi>, parts: Parts) -> Respo
     })
     .await
 }
+
+pub async fn comment_themes(State(api): State<HttpApi>, parts: Parts) -> Response {
+    serve(&api, &parts, async |caller, request| {
+        let format = request.format;
+        let query = request.comment_themes()?;
+        let answer = api.metrics.comment_themes(&caller, &query).await?;
+        reports::comment_themes(&answer).into_response(format)
+    })
+    .await
+}

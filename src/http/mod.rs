@@ -109,6 +109,7 @@ fn api_routes() -> Vec<(&'static str, MethodRouter<HttpApi>)> {
             "/v1/metrics/cohort-retention",
             get(metrics::cohort_retention),
         ),
+        ("/v1/metrics/comment-themes", get(metrics::comment_themes)),
         ("/v1/survey-responses", get(listing::survey_responses)),
         ("/v1/interactions", get(listing::interactions)),
     ]

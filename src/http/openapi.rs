@@ -108,6 +108,32 @@ pub struct Cohorts {
     periods: i32,
 }
 
+/// Comment themes: a row per theme with its `side` (`negative`, `positive`).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct Themes {
+    /// Required: `nps` (detractors against promoters), `csat` (below the top two points
+    /// against the top two) or `ces` (below the top three against the top three).
+    kind: String,
+    /// Themes per side, 1 to 100 (20 by default).
+    max_themes: Option<i32>,
+    /// The fewest comments (both sides) a theme must be mentioned in; 5 by default.
+    min_mentions: Option<i32>,
+    /// `true` adds each theme's change in share of its side's comments (`change_*`).
+    compare_previous: Option<bool>,
+}
+
+/// A text search over comments.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct CommentSearch {
+    /// Only responses whose comment contains every word, with the stemming of comment
+    /// themes ("slow delivery" finds "deliveries were slow"); up to 256 characters.
+    comment_query: Option<String>,
+}
+
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
@@ -201,11 +227,19 @@ metric_path!(
     Cohorts
 );
 metric_path!(
+    comment_themes,
+    "/v1/metrics/comment-themes",
+    "Comment themes that set unhappy customers apart from happy ones",
+    Filter,
+    Themes
+);
+metric_path!(
     survey_responses,
     "/v1/survey-responses",
     "Survey responses (drill-down rows)",
     Filter,
     Kind,
+    CommentSearch,
     Paging
 );
 metric_path!(
@@ -261,6 +295,7 @@ impl Modify for Security {
         response_times,
         retention,
         cohort_retention,
+        comment_themes,
         survey_responses,
         interactions,
         healthz,

@@ -14,6 +14,7 @@ use crate::{
         Checker, Filter, MetricQuery, SurveyKind, TimeRange, excerpt, parse,
         query::{CohortQuery, ResponseTimeQuery, RetentionQuery},
         response_times::SlaTargets,
+        themes::ThemeQuery,
     },
     error::{Error, Violation},
 };
@@ -144,6 +145,47 @@ impl Request {
         }
     }
 
+    /// Comment themes: the metric parameters (no granularity or group_by), the required
+    /// `kind`, `max_themes` and `min_mentions`.
+    pub fn comment_themes(mut self) -> Result<ThemeQuery, Error> {
+        let query = self.metric_parts();
+        let kind = match self.kind() {
+            Some(None) => {
+                self.c.violation("kind", "is required (nps, csat or ces)");
+                None
+            }
+            kind => kind.flatten(),
+        };
+        let max_themes = match self.params.number::<i64>(&mut self.c, "max_themes") {
+            Some(n) => parse::max_themes(&mut self.c, "max_themes", n.unwrap_or(0)),
+            None => None,
+        };
+        let min_mentions = match self.params.number::<i64>(&mut self.c, "min_mentions") {
+            Some(n) => parse::min_mentions(&mut self.c, "min_mentions", n),
+            None => None,
+        };
+        let mut violations = match &query {
+            Some(q) => parse::theme_violations(q, "granularity", "group_by"),
+            None => Vec::new(),
+        };
+        let parsed = self.finish(|| {
+            Some(ThemeQuery {
+                query: query?,
+                kind: kind?,
+                max_themes: max_themes?,
+                min_mentions: min_mentions?,
+            })
+        });
+        match parsed {
+            Ok(parsed) if violations.is_empty() => Ok(parsed),
+            Ok(_) => Err(Error::InvalidArgument(violations)),
+            Err(bad) => {
+                violations.splice(0..0, bad);
+                Err(Error::InvalidArgument(violations))
+            }
+        }
+    }
+
     pub fn retention(mut self) -> Result<RetentionQuery, Error> {
         let (range, time_zone) = self.range();
         let granularity = self.params.granularity(&mut self.c);
@@ -189,6 +231,12 @@ impl Request {
         } else {
             Some(None)
         };
+        let comment_query = if survey_responses {
+            let raw = self.params.one(&mut self.c, "comment_query");
+            parse::comment_query(&mut self.c, "comment_query", raw.as_deref().unwrap_or(""))
+        } else {
+            Some(None)
+        };
         let (page_size, page_token) = if paged {
             let size = self.params.number::<i32>(&mut self.c, "page_size");
             let token = self.params.one(&mut self.c, "page_token");
@@ -202,6 +250,7 @@ impl Request {
                     range: range?,
                     filter: filter?,
                     kind: kind?,
+                    comment_query: comment_query?,
                 },
                 page_size: page_size?.unwrap_or(0),
                 page_token,

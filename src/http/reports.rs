@@ -18,6 +18,7 @@ use crate::domain::{
     response_times::{DurationStats, ResponseTimeChange, ResponseTimeStats, SlaStats},
     retention::{RetentionReport, RetentionStats},
     stats::{CesStats, Change, CsatStats, NpsStats},
+    themes::{Side, ThemesReport},
 };
 
 /// Stats that flatten into columns.
@@ -395,5 +396,59 @@ pub fn cohorts(cohorts: &[Cohort], zone: Tz) -> Table {
             ]);
         }
     }
+    table
+}
+
+/// Comment themes: one row per theme, the negative side's first, each side strongest
+/// first (`rank` from 1), the examples in a column each (ids may hold any character, so
+/// no separator could join them); JSON adds the comment counts as `comments`.
+pub fn comment_themes(report: &ThemesReport) -> Table {
+    let mut table = Table::new(vec![
+        Column::new("side", Kind::Text, None),
+        int("rank"),
+        Column::new("phrase", Kind::Text, None),
+        int("mentions"),
+        int("negative_mentions"),
+        int("positive_mentions"),
+        num("z_score", "z"),
+        Column::new("example_response_id_1", Kind::Text, None),
+        Column::new("example_response_id_2", Kind::Text, None),
+        Column::new("example_response_id_3", Kind::Text, None),
+        num("change_delta", "points"),
+        num("change_p_value", "p"),
+        boolean("change_significant"),
+    ]);
+    let sides = [
+        (Side::Negative, &report.negative_themes),
+        (Side::Positive, &report.positive_themes),
+    ];
+    for (side, themes) in sides {
+        for (i, theme) in themes.iter().enumerate() {
+            let change = theme.change.unwrap_or_default();
+            table.rows.push(vec![
+                Cell::Text(side.name().to_owned()),
+                Cell::Integer(i as i64 + 1),
+                Cell::Text(theme.phrase.clone()),
+                Cell::Integer(theme.mentions()),
+                Cell::Integer(theme.negative_mentions),
+                Cell::Integer(theme.positive_mentions),
+                Cell::number(theme.z_score),
+                Cell::text(theme.example_response_ids.first().map(String::as_str)),
+                Cell::text(theme.example_response_ids.get(1).map(String::as_str)),
+                Cell::text(theme.example_response_ids.get(2).map(String::as_str)),
+                Cell::number(change.delta),
+                Cell::number(change.p_value),
+                match theme.change {
+                    Some(c) => Cell::Boolean(c.significant),
+                    None => Cell::Null,
+                },
+            ]);
+        }
+    }
+    let c = report.comments;
+    table.extra.insert(
+        "comments".into(),
+        json!({"comments": c.total(), "negative_comments": c.negative, "positive_comments": c.positive}),
+    );
     table
 }

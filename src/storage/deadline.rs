@@ -29,6 +29,10 @@ fn statement_timeout(remaining: Option<Duration>, cap: Duration) -> Option<u128>
     (!budget.is_zero()).then(|| budget.as_millis().max(1))
 }
 
+/// `work_mem` of the aggregations `read_each` streams (comment themes hash ~15 MB of terms
+/// over a year of 1M comments).
+const STREAM_WORK_MEM: &str = "64MB";
+
 impl Store {
     /// Runs one read statement (on the read replica, when there is one) in a transaction
     /// bounded by the caller's `deadline`.
@@ -50,6 +54,40 @@ impl Store {
             let rows = traced(query.sql(), query.fetch_all(&mut *tx)).await?;
             traced("commit", tx.commit()).await?;
             Ok::<_, sqlx::Error>(rows)
+        };
+        read.await.map_err(read_error)
+    }
+
+    /// `read_rows`, handing each row to `each` as it arrives instead of collecting them, so
+    /// that the caller's memory does not grow with the number of rows. The statement may
+    /// use `work_mem` for each of its sorts and hashes: aggregates that spill to disk at the
+    /// default 4 MB take twice as long.
+    pub(crate) async fn read_each(
+        &self,
+        query: Query<'_, Postgres, PgArguments>,
+        deadline: Option<Instant>,
+        mut each: impl FnMut(&PgRow) -> Result<(), sqlx::Error>,
+    ) -> Result<(), Error> {
+        use futures_util::TryStreamExt;
+        let timeout = statement_timeout(remaining(deadline), self.read_timeout)
+            .ok_or(Error::DeadlineExceeded)?;
+        let begin = format!(
+            "begin read only; set local statement_timeout = {timeout}; set local jit = off; \
+             set local work_mem = '{STREAM_WORK_MEM}'"
+        );
+        let sql = query.sql().to_owned();
+        let read = async {
+            let mut tx = traced(&begin, self.read_pool.begin_with(begin.clone())).await?;
+            let stream = async {
+                let mut rows = query.fetch(&mut *tx);
+                while let Some(row) = rows.try_next().await? {
+                    each(&row)?;
+                }
+                Ok::<_, sqlx::Error>(())
+            };
+            traced(&sql, stream).await?;
+            traced("commit", tx.commit()).await?;
+            Ok::<_, sqlx::Error>(())
         };
         read.await.map_err(read_error)
     }

@@ -28,6 +28,16 @@ pub struct Page<T> {
     pub next: Option<Cursor>,
 }
 
+/// Which survey responses a listing selects: respond_time in `range`, the filter, and
+/// optionally one kind and a text search of the comment.
+#[derive(Debug, Clone, Copy)]
+pub struct ResponseSelection<'a> {
+    pub range: TimeRange,
+    pub filter: &'a Filter,
+    pub kind: Option<SurveyKind>,
+    pub comment_query: Option<&'a str>,
+}
+
 /// Which page to read: the rows after `after` (from the first without), at most `limit`.
 #[derive(Debug, Clone, Copy)]
 pub struct PageRequest<'a> {
@@ -40,13 +50,17 @@ impl Store {
     pub async fn list_survey_responses(
         &self,
         tenant: &TenantId,
-        range: TimeRange,
-        filter: &Filter,
-        kind: Option<SurveyKind>,
+        selection: ResponseSelection<'_>,
         page: PageRequest<'_>,
         deadline: Option<std::time::Instant>,
     ) -> Result<Page<SurveyResponse>, Error> {
         let PageRequest { after, limit } = page;
+        let ResponseSelection {
+            range,
+            filter,
+            kind,
+            comment_query,
+        } = selection;
         let mut qb = QueryBuilder::new(
             "select r.response_id, r.survey_id, r.kind, r.score, r.scale_min, r.scale_max,
                     r.customer_id, r.interaction_id, r.channel, r.respond_time, r.comment,
@@ -66,6 +80,15 @@ impl Store {
             qb.push(" and r.kind = ").push_bind(kind.code());
         }
         filters::push_response_filter(&mut qb, filter);
+        if let Some(text) = comment_query {
+            // Every word of the text, stemmed as a comment in the text's own script would
+            // be (`comment_config`), against the comments' tsvectors (GIN-indexed).
+            qb.push(" and r.comment_tsv @@ plainto_tsquery(comment_config(")
+                .push_bind(text.to_owned())
+                .push(", null), ")
+                .push_bind(text.to_owned())
+                .push(")");
+        }
         push_after(&mut qb, "r.respond_time", "r.response_id", after);
         qb.push(" order by r.respond_time, r.response_id limit ")
             .push_bind(limit as i64 + 1);

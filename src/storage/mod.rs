@@ -3,6 +3,7 @@
 //! of a call runs in its CLIENT span (`trace`).
 
 mod calendars;
+mod comment_themes;
 mod deadline;
 mod filters;
 mod interaction_metrics;
@@ -27,8 +28,9 @@ use anyhow::Context;
 use sqlx::{Connection, PgConnection, PgPool, postgres::PgConnectOptions};
 
 pub use calendars::{StoredCalendar, UpsertedCalendar};
+pub use comment_themes::{CountRow, ThemeScope};
 pub use keys::{KeyRow, StoredKey};
-pub use listing::{Cursor, Page, PageRequest};
+pub use listing::{Cursor, Page, PageRequest, ResponseSelection};
 pub use records::{BatchOutcomes, Erased, RecordBatch};
 pub use response_times::ResponseTimeRead;
 pub use rollups::{COMPACT_ROWS, RollupCheck};

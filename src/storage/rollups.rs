@@ -90,7 +90,20 @@ const ROLLUPS: &[Rollup] = &[
             values: &["first_at", "months", "inside", "edges"],
         }),
     },
+    Rollup {
+        table: "comment_term_counts",
+        compact: "compact_comment_term_counts",
+        counts: "comment_term_count_rows",
+        key: "tenant_id, kind, grain, slot, side, term, form",
+        values: &[("n", Fold::Sum)],
+        pending: None,
+        summary: None,
+    },
 ];
+
+/// Tables derived row by row from the raw rows (no counts to fold), rebuilt before the
+/// rollups and compared row for row: the table and `f(tenant text)`, the rows it must hold.
+const DERIVED: &[(&str, &str)] = &[("comment_terms", "comment_terms_rows")];
 
 impl Rollup {
     fn values(&self) -> String {
@@ -272,6 +285,20 @@ impl Store {
     pub async fn rebuild_rollups(&self, tenant: Option<&TenantId>) -> Result<u64, Error> {
         let tenant = tenant.map(|t| t.as_str().to_owned());
         let mut rows = 0;
+        for (table, rows_of) in DERIVED {
+            let mut conn = self.pool.acquire().await?;
+            let mut tx = conn
+                .begin_with(
+                    "begin isolation level repeatable read; set local statement_timeout = 0",
+                )
+                .await?;
+            let delete = format!("delete from {table} where $1::text is null or tenant_id = $1");
+            sqlx::query(&delete).bind(&tenant).execute(&mut *tx).await?;
+            let insert = format!("insert into {table} select * from {rows_of}($1)");
+            let done = sqlx::query(&insert).bind(&tenant).execute(&mut *tx).await?;
+            tx.commit().await?;
+            rows += done.rows_affected();
+        }
         for rollup in ROLLUPS {
             let delete = format!(
                 "delete from {} where $1::text is null or tenant_id = $1",
@@ -329,6 +356,17 @@ impl Store {
         let tenant = tenant.map(|t| t.as_str().to_owned());
         let mut checks = Vec::new();
         let mut queries = Vec::new();
+        for (table, rows_of) in DERIVED {
+            let sql = format!(
+                "with stored as (select * from {table} where $1::text is null or tenant_id = $1),
+                      raw as (select * from {rows_of}($1)),
+                      differing as ((select * from stored except all select * from raw)
+                                    union all (select * from raw except all select * from stored))
+                 select count(*) over () as total, format('%s', d) as example
+                 from differing d limit 5"
+            );
+            queries.push((*table, sql));
+        }
         for rollup in ROLLUPS {
             queries.push((rollup.table, rollup.verify()));
             if let Some(summary) = &rollup.summary {

@@ -5,6 +5,7 @@ mod auth;
 mod bulk_stream;
 mod calendars;
 mod cluster;
+mod comment_themes;
 mod crash;
 mod customer_months;
 mod faults;

@@ -78,6 +78,7 @@ enum Call {
     ResponseTimes(pb::ResponseTimeRequest),
     Retention(pb::RetentionRequest),
     Cohorts(pb::CohortRetentionRequest),
+    Themes(pb::CommentThemesRequest),
     ListResponses(pb::ListSurveyResponsesRequest),
     ListInteractions(pb::ListInteractionsRequest),
     Record(pb::SurveyResponse),
@@ -101,6 +102,7 @@ impl Call {
             Call::ResponseTimes(r) => t.metrics.get_response_times(timed(r)).await.map(drop),
             Call::Retention(r) => t.metrics.get_retention(timed(r)).await.map(drop),
             Call::Cohorts(r) => t.metrics.get_cohort_retention(timed(r)).await.map(drop),
+            Call::Themes(r) => t.metrics.get_comment_themes(timed(r)).await.map(drop),
             Call::ListResponses(r) => t.feedback.list_survey_responses(timed(r)).await.map(drop),
             Call::ListInteractions(r) => t.feedback.list_interactions(timed(r)).await.map(drop),
             Call::Record(r) => t
@@ -157,6 +159,7 @@ impl Call {
             Call::ResponseTimes(_) => "GetResponseTimes",
             Call::Retention(_) => "GetRetention",
             Call::Cohorts(_) => "GetCohortRetention",
+            Call::Themes(_) => "GetCommentThemes",
             Call::ListResponses(_) => "ListSurveyResponses",
             Call::ListInteractions(_) => "ListInteractions",
             Call::Record(_) => "RecordSurveyResponse",
@@ -384,6 +387,31 @@ fn extreme_calls() -> Vec<Call> {
             ..Default::default()
         }),
         Call::GetCalendar(huge.clone()),
+        Call::Themes(pb::CommentThemesRequest {
+            query: Some(pb::MetricRequest {
+                time_range: ten_years(),
+                ..Default::default()
+            }),
+            kind: pb::SurveyKind::Nps as i32,
+            max_themes: 100,
+            min_mentions: Some(0),
+        }),
+        Call::Themes(pb::CommentThemesRequest {
+            query: Some(by_plan(pb::Granularity::Unspecified)),
+            kind: pb::SurveyKind::Csat as i32,
+            max_themes: i32::MAX,
+            min_mentions: Some(i32::MIN),
+        }),
+        Call::ListResponses(pb::ListSurveyResponsesRequest {
+            time_range: ten_years(),
+            comment_query: huge[..1 << 20].to_owned(),
+            ..Default::default()
+        }),
+        Call::ListResponses(pb::ListSurveyResponsesRequest {
+            time_range: ten_years(),
+            comment_query: "the of and a".to_owned(),
+            ..Default::default()
+        }),
         Call::Delete(huge),
     ]
 }
@@ -447,7 +475,7 @@ fn random_call() -> impl Strategy<Value = Call> {
                 }
             },
         );
-    (request, 0u8..6, -5i32..70).prop_map(|(r, which, periods)| match which {
+    (request, 0u8..7, -5i32..70).prop_map(|(r, which, periods)| match which {
         0 => Call::Nps(r),
         1 => Call::Csat(r),
         2 => Call::ResponseTimes(pb::ResponseTimeRequest {
@@ -470,21 +498,35 @@ fn random_call() -> impl Strategy<Value = Call> {
             granularity: r.granularity,
             periods,
         }),
+        5 => Call::Themes(pb::CommentThemesRequest {
+            query: Some(r),
+            kind: periods % 5,
+            max_themes: periods * 2 - 10,
+            min_mentions: Some(periods - 3),
+        }),
         _ => Call::ListResponses(pb::ListSurveyResponsesRequest {
             time_range: r.time_range,
             filter: r.filter,
             page_size: periods * 20,
+            comment_query: if periods % 2 == 0 {
+                "comment 7".into()
+            } else {
+                String::new()
+            },
             ..Default::default()
         }),
     })
 }
 
-/// 100,000 responses and interactions in 2025, each with its own `plan` value.
+/// 100,000 responses and interactions in 2025, each with its own `plan` value; every
+/// tenth response has a comment.
 async fn seed(app: &TestApp) {
     let responses = "insert into survey_responses (tenant_id, response_id, survey_id, kind,
-            score, scale_min, scale_max, customer_id, respond_time, attributes, update_time)
+            score, scale_min, scale_max, customer_id, respond_time, comment, attributes,
+            update_time)
         select $1, 'r' || g, 's' || (g % 7), 1 + g % 3, g % 6, 0, 10, 'c' || (g % 5000),
             timestamptz '2025-01-01' + g * interval '5 minutes',
+            case when g % 10 = 0 then 'comment ' || (g % 97) || ' about delivery' end,
             jsonb_build_object('plan', 'p' || g), now()
         from generate_series(1, $2) g";
     let interactions = "insert into interactions (tenant_id, interaction_id, customer_id, channel,
