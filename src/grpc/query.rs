@@ -126,17 +126,26 @@ fn metric_query_violations(request: pb::MetricRequest) -> Result<MetricQuery, Ve
     })
 }
 
-/// Parses a response-time request; the metric request's fields are named under `query.`.
-#[tracing::instrument(name = "validate", skip_all)]
-pub fn response_time_query(request: pb::ResponseTimeRequest) -> Result<ResponseTimeQuery, Error> {
-    let mut violations = Vec::new();
-    let query = match metric_query_violations(request.query.unwrap_or_default()) {
+/// The metric request inside a request, or its violations added to `violations`, named
+/// under `query.`.
+fn nested_query(
+    request: Option<pb::MetricRequest>,
+    violations: &mut Vec<Violation>,
+) -> Option<MetricQuery> {
+    match metric_query_violations(request.unwrap_or_default()) {
         Ok(query) => Some(query),
         Err(bad) => {
             violations.extend(bad.into_iter().map(|v| v.under("query")));
             None
         }
-    };
+    }
+}
+
+/// Parses a response-time request; the metric request's fields are named under `query.`.
+#[tracing::instrument(name = "validate", skip_all)]
+pub fn response_time_query(request: pb::ResponseTimeRequest) -> Result<ResponseTimeQuery, Error> {
+    let mut violations = Vec::new();
+    let query = nested_query(request.query, &mut violations);
     if let Some(q) = &query {
         violations.extend(parse::interaction_violations(
             q,
@@ -184,13 +193,7 @@ fn target(c: &mut Checker, field: &str, raw: Option<prost_types::Duration>) -> O
 #[tracing::instrument(name = "validate", skip_all)]
 pub fn theme_query(request: pb::CommentThemesRequest) -> Result<ThemeQuery, Error> {
     let mut violations = Vec::new();
-    let query = match metric_query_violations(request.query.unwrap_or_default()) {
-        Ok(query) => Some(query),
-        Err(bad) => {
-            violations.extend(bad.into_iter().map(|v| v.under("query")));
-            None
-        }
-    };
+    let query = nested_query(request.query, &mut violations);
     if let Some(q) = &query {
         violations.extend(parse::theme_violations(
             q,

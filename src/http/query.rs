@@ -120,7 +120,7 @@ impl Request {
         let calendar_id = self
             .c
             .optional_id("calendar_id", calendar_id.as_deref().unwrap_or_default());
-        let mut violations = match &query {
+        let violations = match &query {
             Some(q) => parse::interaction_violations(q, "group_by", "survey_id"),
             None => Vec::new(),
         };
@@ -135,14 +135,7 @@ impl Request {
                 exact: exact?,
             })
         });
-        match parsed {
-            Ok(parsed) if violations.is_empty() => Ok(parsed),
-            Ok(_) => Err(Error::InvalidArgument(violations)),
-            Err(bad) => {
-                violations.splice(0..0, bad);
-                Err(Error::InvalidArgument(violations))
-            }
-        }
+        joined(parsed, violations)
     }
 
     /// Comment themes: the metric parameters (no granularity or group_by), the required
@@ -164,7 +157,7 @@ impl Request {
             Some(n) => parse::min_mentions(&mut self.c, "min_mentions", n),
             None => None,
         };
-        let mut violations = match &query {
+        let violations = match &query {
             Some(q) => parse::theme_violations(q, "granularity", "group_by"),
             None => Vec::new(),
         };
@@ -176,14 +169,7 @@ impl Request {
                 min_mentions: min_mentions?,
             })
         });
-        match parsed {
-            Ok(parsed) if violations.is_empty() => Ok(parsed),
-            Ok(_) => Err(Error::InvalidArgument(violations)),
-            Err(bad) => {
-                violations.splice(0..0, bad);
-                Err(Error::InvalidArgument(violations))
-            }
-        }
+        joined(parsed, violations)
     }
 
     pub fn retention(mut self) -> Result<RetentionQuery, Error> {
@@ -297,4 +283,17 @@ pub struct Listing {
     pub page_token: String,
     /// The zone times are written in (and bare dates read in).
     pub zone: Tz,
+}
+
+/// `parsed`, unless it or the `later` checks found violations: then all of them, its own
+/// first.
+fn joined<T>(parsed: Result<T, Vec<Violation>>, later: Vec<Violation>) -> Result<T, Error> {
+    match parsed {
+        Ok(parsed) if later.is_empty() => Ok(parsed),
+        Ok(_) => Err(Error::InvalidArgument(later)),
+        Err(mut bad) => {
+            bad.extend(later);
+            Err(Error::InvalidArgument(bad))
+        }
+    }
 }

@@ -62,7 +62,8 @@ impl Store {
     /// For customers whose first activity ever (a survey response or an interaction) falls
     /// in `[b0, bn)`: rows (cohort bucket, activity bucket, distinct active customers) over
     /// `boundaries`, activity buckets counted from the cohort's on. `ActivitySource::Months`
-    /// must only be given for a grid it is exact for (`ActivitySource::for_grid`).
+    /// and `Customers` must only be given for a grid they are exact for
+    /// (`ActivitySource::for_grid`).
     #[tracing::instrument(skip_all, fields(buckets = boundaries.len() as i64 - 1, source = ?source))]
     pub async fn cohort_activity(
         &self,
@@ -90,6 +91,11 @@ impl Store {
             ActivitySource::Raw => query,
             ActivitySource::Months => query.bind(first_bit),
             ActivitySource::Customers { first_month } => {
+                if grains::consecutive_months(boundaries) != Some(first_month) {
+                    return Err(Error::Internal(anyhow::anyhow!(
+                        "cohorts from customer_activity for a grid they are not exact for"
+                    )));
+                }
                 let buckets = boundaries.len().saturating_sub(1);
                 let month_bits = usize::try_from(first_month).unwrap_or(0) + buckets;
                 let gaps: Vec<String> = grains::month_start_gaps(boundaries)
