@@ -138,9 +138,8 @@ pub enum ActivitySource {
     /// One row per customer (`customer_activity`): its first instant, the UTC months it was
     /// active well inside of, and its instants near a month's edge. Exact for a grid whose
     /// buckets are consecutive UTC months give or take `grains::MONTH_EDGE` at each
-    /// boundary, as local months in any zone are; `first_month` is the first of them
-    /// (`grains::consecutive_months`).
-    Customers { first_month: i32 },
+    /// boundary, as local months in any zone are (`grains::consecutive_months`).
+    Customers,
     /// Each customer's first and last instant per UTC month (`customer_months`): exact when
     /// every UTC month meets at most two buckets of the grid, as local months, quarters and
     /// years in any zone do (`grains::no_bucket_inside_a_month`).
@@ -152,8 +151,8 @@ pub enum ActivitySource {
 impl ActivitySource {
     /// The cheapest source that is exact for the buckets of `grid`.
     pub fn for_grid(grid: &[DateTime<Utc>]) -> Self {
-        if let Some(first_month) = super::grains::consecutive_months(grid) {
-            Self::Customers { first_month }
+        if super::grains::consecutive_months(grid).is_some() {
+            Self::Customers
         } else if super::grains::no_bucket_inside_a_month(grid) {
             Self::Months
         } else {

@@ -77,7 +77,7 @@ impl Store {
         let sql = match source {
             ActivitySource::Raw => RAW_COHORTS,
             ActivitySource::Months => MONTHS_COHORTS,
-            ActivitySource::Customers { .. } => CUSTOMERS_COHORTS,
+            ActivitySource::Customers => CUSTOMERS_COHORTS,
         };
         let query = sqlx::query(sql)
             .bind(tenant.as_str())
@@ -90,12 +90,12 @@ impl Store {
         let query = match source {
             ActivitySource::Raw => query,
             ActivitySource::Months => query.bind(first_bit),
-            ActivitySource::Customers { first_month } => {
-                if grains::consecutive_months(boundaries) != Some(first_month) {
-                    return Err(Error::Internal(anyhow::anyhow!(
+            ActivitySource::Customers => {
+                let first_month = grains::consecutive_months(boundaries).ok_or_else(|| {
+                    Error::Internal(anyhow::anyhow!(
                         "cohorts from customer_activity for a grid they are not exact for"
-                    )));
-                }
+                    ))
+                })?;
                 let buckets = boundaries.len().saturating_sub(1);
                 let month_bits = usize::try_from(first_month).unwrap_or(0) + buckets;
                 let gaps: Vec<String> = grains::month_start_gaps(boundaries)
