@@ -25,13 +25,32 @@ impl SlaTargets {
     /// when it is over the target rounded down to the microsecond.
     pub fn cutoffs(&self, now: DateTime<Utc>) -> [Option<DateTime<Utc>>; 2] {
         let cutoff = |target: Option<f64>| {
-            let micros = (target? * 1e6).floor();
             // Targets are validated durations; one past chrono's range has no cutoff.
-            let micros = (micros < i64::MAX as f64).then_some(micros as i64)?;
-            now.checked_sub_signed(chrono::Duration::microseconds(micros))
+            now.checked_sub_signed(chrono::Duration::microseconds(within_target(target?)?))
         };
         [cutoff(self.first_response), cutoff(self.resolution)]
     }
+}
+
+/// The longest whole-microsecond duration that meets `target` seconds: the largest `d` whose
+/// seconds, as PostgreSQL gives them (`extract(epoch ...)::float8`, the correctly rounded
+/// `d / 10^6`, which is what dividing in f64 gives too), are at most `target`. A duration
+/// of whole microseconds meets the target exactly when it is at most this long, so SQL can
+/// compare instants instead of computing seconds. None for a target beyond i64 microseconds.
+pub fn within_target(target: f64) -> Option<i64> {
+    let seconds = |d: i64| d as f64 / 1e6;
+    let guess = (target * 1e6).floor();
+    if guess.is_nan() || guess.abs() >= 2f64.powi(62) {
+        return None;
+    }
+    let mut d = guess as i64;
+    while seconds(d + 1) <= target {
+        d += 1;
+    }
+    while seconds(d) > target {
+        d -= 1;
+    }
+    Some(d)
 }
 
 /// The span a business clock must cover to measure every stored interaction opened from
@@ -173,31 +192,31 @@ impl Summary {
         }
     }
 
-    /// `n` interactions whose `measure` took `seconds` in all, in sketch bucket `bucket`.
-    /// Against a target in bucket `target_bucket` they all meet it when their bucket is
-    /// below, all breach it when above; the target's own bucket is decided row by row
-    /// (`target_part`).
+    /// Interactions counted per sketch bucket (`cells`: bucket, count), whose `measure` took
+    /// `seconds` in all. Against a target in bucket `target_bucket` those below it meet it,
+    /// those above breach it; the target's own bucket is decided row by row (`target_part`).
     pub fn sketch_part(
         measure: Measure,
-        bucket: i16,
-        n: i64,
+        cells: impl IntoIterator<Item = (i16, i64)>,
         seconds: f64,
         target_bucket: Option<i16>,
     ) -> Self {
         let mut s = Self::sketched();
-        if measure == Measure::FirstResponse {
-            s.interactions = n;
-        }
         let d = s.duration_mut(measure);
-        d.count = n;
         d.seconds = seconds;
-        if let Percentiles::Sketch(sketch) = &mut d.percentiles {
-            sketch.add(bucket, n);
+        for (bucket, n) in cells {
+            d.count += n;
+            if let Percentiles::Sketch(sketch) = &mut d.percentiles {
+                sketch.add(bucket, n);
+            }
+            match target_bucket {
+                Some(t) if bucket < t => d.met += n,
+                Some(t) if bucket > t => d.breached += n,
+                _ => {}
+            }
         }
-        match target_bucket {
-            Some(t) if bucket < t => d.met = n,
-            Some(t) if bucket > t => d.breached = n,
-            _ => {}
+        if measure == Measure::FirstResponse {
+            s.interactions = s.first_response.count;
         }
         s
     }
@@ -417,6 +436,32 @@ mod tests {
     }
 
     #[test]
+    fn the_longest_duration_within_a_target_is_its_last_whole_microsecond() {
+        assert_eq!(within_target(3600.0), Some(3_600_000_000));
+        assert_eq!(within_target(0.0000015), Some(1));
+        assert_eq!(within_target(90.5), Some(90_500_000));
+        // 0.3 is a little less than 3/10 in binary, yet 300000 us is 0.3 once rounded.
+        assert_eq!(within_target(0.3), Some(300_000));
+        assert_eq!(within_target(1e30), None);
+        assert_eq!(within_target(f64::NAN), None);
+        let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+        for _ in 0..100_000 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let target = match rng % 3 {
+                // Whole microseconds, as written in decimal, up to about 30 years.
+                0 => (rng >> 2) as f64 % 1e15 / 1e6,
+                1 => (rng >> 11) as f64 / (1u64 << 53) as f64 * 1e6,
+                _ => f64::from_bits(0x3e80_0000_0000_0000 + (rng >> 20) % (1 << 44)),
+            };
+            let d = within_target(target).unwrap();
+            assert!(d as f64 / 1e6 <= target, "{target}: {d}");
+            assert!((d + 1) as f64 / 1e6 > target, "{target}: {d}");
+        }
+    }
+
+    #[test]
     fn merged_sketch_summaries_equal_the_summary_of_the_union() {
         let mut a = sketched(&[1.0, 50.0]);
         a.add(&sketched(&[3.0, 7.0, 200.0])).unwrap();
@@ -529,15 +574,13 @@ mod tests {
         for part in [
             Summary::sketch_part(
                 Measure::FirstResponse,
-                crate::domain::sketch::index(10.0),
-                2,
+                [(crate::domain::sketch::index(10.0), 2)],
                 20.0,
                 target,
             ),
             Summary::sketch_part(
                 Measure::FirstResponse,
-                crate::domain::sketch::index(600.0),
-                1,
+                [(crate::domain::sketch::index(600.0), 1)],
                 600.0,
                 target,
             ),

@@ -7,8 +7,8 @@
 //! partial summaries per bucket and group that the caller adds up: counts, sums and the
 //! DDSketch per bucket index from the rollups; the exact minimum and maximum from the raw
 //! rows of the lowest and highest non-empty sketch bucket only; the SLA counts from the
-//! sketch buckets wholly below or above the target plus the raw rows of the one bucket that
-//! holds it; the unanswered that waited longer than a target from slots wholly before the
+//! sketch buckets wholly below or above the target plus, in the one bucket that holds it,
+//! the raw rows that met it (the bucket's count less those breached it); the unanswered that waited longer than a target from slots wholly before the
 //! cutoff (the cover is cut there). Every raw look is an index range scan
 //! (`interactions_*_bucket`), all in one statement, so in one snapshot.
 //!
@@ -20,7 +20,10 @@
 //! is one `width_bucket` lookup, so a duration is two.
 
 use chrono::{DateTime, Utc};
-use sqlx::{Postgres, QueryBuilder, Row, postgres::PgRow};
+use sqlx::{
+    Postgres, QueryBuilder, Row,
+    postgres::{PgRow, types::PgInterval},
+};
 
 use super::{Store, bucket_index, filters};
 use crate::{
@@ -31,6 +34,7 @@ use crate::{
         report::{Bucketed, ReportPlan, ScopeSets, Scoped},
         response_times::{
             DurationSummary, Measure, PERCENTILES, Percentiles, SlaTargets, Summary, rollup_cover,
+            within_target,
         },
     },
     error::Error,
@@ -156,8 +160,9 @@ fn undivided(query: &MetricQuery) -> bool {
         && filter.team_ids.is_empty()
 }
 
-/// The rollup read: rows `kind` 0 (a sketch bucket's counts: `measure`, `idx`, `n`,
-/// `seconds`, `late` waiting past the cutoff, `target_idx`), 1 (the extremes `lo`, `hi`)
+/// The rollup read: rows `kind` 0 (a sketch's counts `n` per sketch bucket `idx`, as
+/// arrays, of one `measure`, with their `seconds`, `late` waiting past the cutoff, and the
+/// `target_idx`), 1 (the extremes `lo`, `hi`)
 /// and 2 (the target bucket's `met`, `breached`), each with `bucket` and `grp`.
 fn push_rollup_read(
     qb: &mut QueryBuilder<'static, Postgres>,
@@ -210,7 +215,7 @@ fn push_rollup_read(
     );
     qb.push(
         "), sketch as (select bucket, grp, measure, idx, sum(n)::int8 as n, \
-         sum(seconds)::float8 as seconds, coalesce(sum(n) filter (where measure = ",
+         sum(seconds) as seconds, coalesce(sum(n) filter (where measure = ",
     )
     .push_bind(UNANSWERED)
     .push(" and t < ")
@@ -231,8 +236,11 @@ fn push_rollup_read(
     } else {
         qb.push("cells as (select * from sketch)");
     }
+    // A sketch per bucket, group and measure, as arrays: a row per cell would cost the
+    // service more to receive than the statement takes.
     qb.push(
-        " select 0 as kind, bucket, grp, measure, idx, n, seconds, late, \
+        " select 0 as kind, bucket, grp, measure, array_agg(idx) as idx, array_agg(n) as n, \
+           sum(seconds)::float8 as seconds, sum(late)::int8 as late, \
            null::float8 as lo, null::float8 as hi, null::int8 as met, null::int8 as breached, \
            case measure when ",
     )
@@ -243,7 +251,7 @@ fn push_rollup_read(
     .push_bind(RESOLVED)
     .push(" then response_time_bucket(")
     .push_bind(read.targets.resolution)
-    .push("::float8) end as target_idx from cells");
+    .push("::float8) end as target_idx from cells group by bucket, grp, measure");
     for (measure, end, target, _) in durations(read.targets) {
         let seconds = format!("interaction_seconds(i.open_time, {end})");
         let bucket = format!("response_time_bucket({seconds})");
@@ -264,15 +272,22 @@ fn push_rollup_read(
         .push_bind(measure)
         .push(" group by 1, 2, 3) e");
         if let Some(target) = target {
-            // The raw rows of the target's own bucket, judged one by one.
+            // The raw rows of the target's own bucket in each cell that has any: those no
+            // longer than the target met it, the rest of the bucket's count breached it.
+            // Intervals are compared, not seconds (`within_target`).
+            let within = PgInterval {
+                months: 0,
+                days: 0,
+                microseconds: within_target(target).unwrap_or(i64::MAX),
+            };
             qb.push(" union all select 2, c.bucket, c.grp, c.measure, null, null, null, null, null, null, ")
-                .push(format_args!("x.met, x.breached, null from (select distinct bucket, grp, measure from cells where measure = "))
+                .push("x.met, c.n - x.met, null from (select bucket, grp, measure, n from cells where measure = ")
                 .push_bind(measure)
-                .push(format_args!(") c cross join lateral (select count(*) filter (where {seconds} <= "))
+                .push(" and idx = response_time_bucket(")
                 .push_bind(target)
-                .push(format_args!("::float8) as met, count(*) filter (where {seconds} > "))
-                .push_bind(target)
-                .push(format_args!("::float8) as breached from interactions i where {bucket} = response_time_bucket("))
+                .push(format_args!("::float8)) c cross join lateral (select count(*) filter (where {end} - i.open_time <= "))
+                .push_bind(within)
+                .push(format_args!(") as met from interactions i where {bucket} = response_time_bucket("))
                 .push_bind(target)
                 .push("::float8) and ");
             push_raw_cell(qb, read, "c");
@@ -313,15 +328,23 @@ fn rollup_part(row: &PgRow) -> Result<Summary, Error> {
     };
     let part = match row.try_get::<i32, _>("kind")? {
         0 if measure_code == UNANSWERED || measure_code == UNRESOLVED => {
-            Summary::waiting_part(measure, row.try_get("n")?, row.try_get("late")?)
+            let n: Vec<i64> = row.try_get("n")?;
+            Summary::waiting_part(measure, n.iter().sum(), row.try_get("late")?)
         }
-        0 => Summary::sketch_part(
-            measure,
-            row.try_get("idx")?,
-            row.try_get("n")?,
-            row.try_get("seconds")?,
-            row.try_get("target_idx")?,
-        ),
+        0 => {
+            let (idx, n): (Vec<i16>, Vec<i64>) = (row.try_get("idx")?, row.try_get("n")?);
+            if idx.len() != n.len() {
+                return Err(Error::Internal(anyhow::anyhow!(
+                    "sketch arrays of unequal length"
+                )));
+            }
+            Summary::sketch_part(
+                measure,
+                idx.into_iter().zip(n),
+                row.try_get("seconds")?,
+                row.try_get("target_idx")?,
+            )
+        }
         1 => Summary::extremes_part(measure, row.try_get("lo")?, row.try_get("hi")?),
         _ => Summary::target_part(measure, row.try_get("met")?, row.try_get("breached")?),
     };

@@ -235,8 +235,15 @@ struct Ask {
     /// Seconds after `base`, and length in seconds: odd instants leave raw slivers.
     start: i64,
     length: i64,
+    /// Milliseconds.
     first_target: Option<i64>,
     resolution_target: Option<i64>,
+}
+
+/// SLA targets in milliseconds: whole seconds up to two days, or any millisecond up to ten
+/// minutes, as often as the durations themselves.
+fn target() -> impl Strategy<Value = i64> {
+    prop_oneof![(1..(2 * 86_400i64)).prop_map(|s| s * 1000), 1..600_000i64]
 }
 
 fn ask() -> impl Strategy<Value = Ask> {
@@ -254,8 +261,8 @@ fn ask() -> impl Strategy<Value = Ask> {
             3_600..(5 * 86_400i64),
             (30 * 86_400i64)..(80 * 86_400i64)
         ],
-        proptest::option::of(1..(2 * 86_400i64)),
-        proptest::option::of(1..(2 * 86_400i64)),
+        proptest::option::of(target()),
+        proptest::option::of(target()),
     )
         .prop_map(
             |(zone, granularity, group_by, channel_filter, start, length, first, resolution)| Ask {
@@ -273,7 +280,12 @@ fn ask() -> impl Strategy<Value = Ask> {
 
 async fn report(app: &TestApp, key: &str, ask: &Ask, exact: bool) -> pb::ResponseTimeReport {
     let start = base() + Duration::seconds(ask.start);
-    let seconds = |s: Option<i64>| s.map(|seconds| prost_types::Duration { seconds, nanos: 0 });
+    let seconds = |ms: Option<i64>| {
+        ms.map(|ms| prost_types::Duration {
+            seconds: ms / 1000,
+            nanos: (ms % 1000 * 1_000_000) as i32,
+        })
+    };
     app.metrics_with(key)
         .get_response_times(pb::ResponseTimeRequest {
             query: Some(pb::MetricRequest {
@@ -350,7 +362,7 @@ proptest! {
             channel_filter: false,
             start: 0,
             length: 2 * 86_400,
-            first_target: Some(3_600),
+            first_target: Some(3_600_000),
             resolution_target: None,
         };
         world().runtime.block_on(check(ops, vec![ask]));
@@ -403,4 +415,61 @@ fn a_month_read_subtracts_and_adds_the_hours_at_its_edges() {
     })
     .collect();
     world().runtime.block_on(check(ops, asks));
+}
+
+/// Durations a millisecond under, at and over a target of 90.5 s, and zero durations with a
+/// target of half a millisecond: the rollups judge the target's own sketch bucket as the raw
+/// rows do, and both as the definition does (at the target is met).
+#[test]
+fn a_duration_at_its_target_meets_it() {
+    let cases = [(90_499, 90_500), (90_500, 90_500), (90_501, 90_500), (0, 1)];
+    for ((first, target), zone) in
+        cases
+            .into_iter()
+            .zip(["UTC", "Europe/Berlin", "Asia/Kathmandu", "UTC"])
+    {
+        let durations = [first - 1, first, first, first + 1].map(|d| d.max(0));
+        let ops: Vec<Op> = durations
+            .iter()
+            .enumerate()
+            .map(|(n, &d)| Op::Upsert {
+                id: n,
+                customer: 0,
+                open: 3_600_000 * n as i64,
+                first: Some(d),
+                resolve: Some(d),
+                dims: (0, 0, 0),
+                version: 0,
+            })
+            .collect();
+        let ask = Ask {
+            zone,
+            granularity: 3,
+            group_by: 0,
+            channel_filter: false,
+            start: -86_400,
+            length: 40 * 86_400,
+            first_target: Some(target),
+            resolution_target: Some(target),
+        };
+        let app = &world().app;
+        world().runtime.block_on(async {
+            let tenant = format!("at-target-{}", uuid::Uuid::new_v4().simple());
+            let key = app.create_key(&tenant, "read,write").await;
+            apply(app, &key, &ops).await;
+            let sketched = report(app, &key, &ask, false).await;
+            let exact = report(app, &key, &ask, true).await;
+            same_reports(&sketched, &exact);
+            let met = durations.iter().filter(|&&d| d <= target).count() as i64;
+            let stats = sketched.total.unwrap();
+            for sla in [stats.first_response_sla, stats.resolution_sla] {
+                let sla = sla.unwrap();
+                assert_eq!(
+                    (sla.met, sla.breached),
+                    (met, 4 - met),
+                    "{first} ms vs {target} ms"
+                );
+            }
+        });
+    }
 }
