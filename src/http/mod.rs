@@ -5,12 +5,14 @@
 //! Files: `params` reads the query string, `query` builds domain queries from it (with
 //! `domain::parse`, the rules gRPC applies), `reports` and `table` render, `problem` renders
 //! errors, `metrics` and `listing` hold the handlers, `probes` the health endpoints, `span`
-//! each request's SERVER span and deadline, `openapi` the generated description.
+//! each request's SERVER span and deadline, `openapi` the generated description, `portal`
+//! the dashboard's files at `/`.
 
 mod listing;
 mod metrics;
 mod openapi;
 mod params;
+mod portal;
 mod probes;
 mod problem;
 mod query;
@@ -142,8 +144,7 @@ fn with_routes(
         .fold(router, |router, (path, route)| router.route(path, route))
 }
 
-/// The HTTP API's router.
-/// The routes of the HTTP API. Browser pages of `cors_origins` may call the `/v1` routes
+/// The routes of the HTTP API and the portal. Browser pages of `cors_origins` may call the `/v1` routes
 /// (GET, with the `Authorization` header); no other origin gets CORS headers.
 pub fn router(api: HttpApi, cors_origins: &[http::HeaderValue]) -> Router {
     let mut routes =
@@ -161,6 +162,7 @@ pub fn router(api: HttpApi, cors_origins: &[http::HeaderValue]) -> Router {
     }
     routes
         .merge(with_routes(Router::new(), plain_routes()))
+        .merge(portal::router())
         .with_state(api)
 }
 
