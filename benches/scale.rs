@@ -9,7 +9,10 @@
 //!   same answer, their ratio, the latency against the first size, and the server's peak
 //!   resident memory growth during the calls;
 //! - ingest: records/s of ImportRecords and of BatchRecordSurveyResponses (1,000 per call)
-//!   from 4 clients, against a COPY of the same rows into the same table.
+//!   from 4 clients, against a COPY of the same rows into the same table;
+//! - the portal: the time from navigation to a fully drawn overview of 2025 in
+//!   Europe/Berlin, in headless Chromium (as the portal's tests drive it), first load and
+//!   p50 of the reloads.
 //!
 //! Every answer is compared with the naive SQL's; any difference fails the run once the
 //! figures are printed. `cargo bench --bench scale` runs 1M then 10M rows;
@@ -21,6 +24,9 @@
 //! `CXMETRICS_SCALE_QUERIES=Cohort` measures only the queries whose label contains that
 //! text.
 
+#[path = "../tests/portal/browser.rs"]
+#[allow(dead_code)]
+mod browser;
 #[path = "../tests/api/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;
@@ -128,7 +134,7 @@ async fn run(plan: &Plan, url: &str) -> anyhow::Result<()> {
         store,
     };
     let mut loader = Loader::connect(url).await?;
-    let (mut measured, mut ingested) = (Vec::new(), Vec::new());
+    let (mut measured, mut ingested, mut portals) = (Vec::new(), Vec::new(), Vec::new());
     for &size in &plan.sizes {
         let mut loaded = loader.load(Table::Customers, plan.customers).await?;
         loaded |= loader.load(Table::SurveyResponses, size).await?;
@@ -145,10 +151,21 @@ async fn run(plan: &Plan, url: &str) -> anyhow::Result<()> {
             println!("{}", result.line());
             measured.push(result);
         }
+        if plan
+            .queries
+            .as_ref()
+            .is_none_or(|s| PORTAL.contains(s.as_str()))
+        {
+            portals.push(portal_overview(&bench, size).await?);
+            println!("{}", portals[portals.len() - 1]);
+        }
         ingested.extend(ingest(&bench, &mut loader, plan.ingest, size).await?);
     }
     println!("\n{}", metrics_table(&measured, plan.customers));
     println!("{}", ingest_table(&ingested));
+    for line in &portals {
+        println!("{line}");
+    }
     let took = started.elapsed().as_secs_f64();
     println!(
         "whole run, loads included: {took:.0} s ({:.1} min)",
@@ -1154,6 +1171,46 @@ fn naive_response_times(
 }
 
 // ---------------------------------------------------------------------------------------
+// The portal
+// ---------------------------------------------------------------------------------------
+
+/// The label of the portal's figure (`CXMETRICS_SCALE_QUERIES` selects it by this).
+const PORTAL: &str = "Portal overview drawn";
+/// Loads of the overview after the first.
+const PORTAL_RELOADS: usize = 5;
+
+/// The time from navigation until the overview of 2025 in Europe/Berlin is fully drawn
+/// (`body[data-state=ready]`: every card's queries answered and rendered), in headless
+/// Chromium against the release binary: the first load after signing in, then the p50 of
+/// reloads (the browser caches the portal's files; the metrics are asked again each time).
+async fn portal_overview(bench: &Bench, size: i64) -> anyhow::Result<String> {
+    let server = Server::start(&bench.url).await?;
+    let base = format!("http://{}/", server.addr);
+    let browser = browser::Browser::start().await?;
+    browser.sign_in(&base, &bench.key).await?;
+    let url = format!(
+        "{base}?page=overview&start=2025-01-01&end=2026-01-01&tz=Europe%2FBerlin\
+         &granularity=month"
+    );
+    let mut loads = Vec::new();
+    for _ in 0..=PORTAL_RELOADS {
+        loads.push(browser.open(&url).await?);
+        let state = browser.state().await?;
+        ensure!(state == "ready", "the overview ended {state}, not ready");
+    }
+    browser.close().await?;
+    server.stop().await?;
+    let first = loads.remove(0);
+    loads.sort();
+    Ok(format!(
+        "{PORTAL} at {} responses: first load {:.0} ms, p50 of {PORTAL_RELOADS} reloads {:.0} ms",
+        human(size),
+        first.as_secs_f64() * 1e3,
+        loads[loads.len() / 2].as_secs_f64() * 1e3
+    ))
+}
+
+// ---------------------------------------------------------------------------------------
 // The server process and its memory
 // ---------------------------------------------------------------------------------------
 
@@ -1161,6 +1218,8 @@ fn naive_response_times(
 struct Server {
     child: tokio::process::Child,
     pid: u32,
+    /// host:port of its gRPC and HTTP listener.
+    addr: String,
     /// One connection per client, as separate callers would have.
     channels: Vec<Channel>,
 }
@@ -1178,6 +1237,7 @@ impl Server {
         Ok(Self {
             child,
             pid,
+            addr: addr.to_string(),
             channels,
         })
     }

@@ -12,16 +12,19 @@ const $ = (id) => document.getElementById(id);
 
 /** Which control groups (`data-for` in index.html) each page uses. */
 const CONTROLS = {
-  overview: ['filters', 'sla'],
-  nps: ['granularity', 'group_by', 'filters'],
-  csat: ['granularity', 'group_by', 'filters'],
-  ces: ['granularity', 'group_by', 'filters'],
-  'response-times': ['granularity', 'group_by', 'filters', 'sla', 'sla-detail'],
+  overview: ['survey-filter', 'filters', 'sla', 'interaction-note'],
+  nps: ['granularity', 'group_by', 'survey-filter', 'filters'],
+  csat: ['granularity', 'group_by', 'survey-filter', 'filters'],
+  ces: ['granularity', 'group_by', 'survey-filter', 'filters'],
+  'response-times': ['granularity', 'group_by', 'filters', 'sla', 'sla-detail', 'interaction-note'],
   retention: ['granularity', 'nps_category', 'periods', 'retention-note'],
-  'comment-themes': ['filters', 'kind', 'max_themes'],
-  responses: ['filters', 'kind', 'comment_query'],
-  interactions: ['filters'],
+  'comment-themes': ['survey-filter', 'filters', 'kind', 'max_themes'],
+  responses: ['survey-filter', 'filters', 'kind', 'comment_query'],
+  interactions: ['filters', 'interaction-note'],
 };
+
+/** Pages that read interactions, which belong to no survey (no survey filter or grouping). */
+const INTERACTION_PAGES = new Set(['response-times', 'interactions']);
 
 const FIELDS = {
   start: 'ctl-start',
@@ -160,6 +163,11 @@ function fillControls() {
   allKinds.hidden = state.page === 'comment-themes';
   allKinds.disabled = state.page === 'comment-themes';
   if (state.page === 'comment-themes') $('ctl-kind').value = themesKind(state);
+  // Interactions cannot be grouped by survey: offer no such choice where they are counted.
+  const bySurvey = $('ctl-group-by').querySelector('option[value="survey"]');
+  bySurvey.hidden = INTERACTION_PAGES.has(state.page);
+  bySurvey.disabled = INTERACTION_PAGES.has(state.page);
+  if (bySurvey.disabled && state.group_by === 'survey') $('ctl-group-by').value = '';
   const used = new Set(CONTROLS[state.page]);
   for (const node of document.querySelectorAll('#controls [data-for]')) {
     node.hidden = !used.has(node.dataset.for);

@@ -62,14 +62,17 @@ export function chartFigure({ title, description, config, tall = false }) {
   return figure;
 }
 
-/** Options shared by line/bar charts over buckets. */
-export function axisOptions({ yTitle, yTick, y2Title, y2Tick, stacked = false, y2Max, yMin, yMax, indexAxis } = {}) {
+/**
+ * Options shared by line/bar charts over buckets. `yCounts` / `y2Counts`: the axis counts things, so its ticks
+ * are whole numbers (without it, small counts get steps of 0.5 and repeated labels).
+ */
+export function axisOptions({ yTitle, yTick, y2Title, y2Tick, stacked = false, y2Max, yMin, yMax, indexAxis, yCounts = false, y2Counts = false } = {}) {
   const scales = {
     x: { stacked, ticks: { maxRotation: 0, autoSkip: true, autoSkipPadding: 12 } },
     y: {
       stacked,
       title: yTitle ? { display: true, text: yTitle } : undefined,
-      ticks: yTick ? { callback: (v) => yTick(v) } : undefined,
+      ticks: yTick || yCounts ? { callback: yTick ? (v) => yTick(v) : undefined, precision: yCounts ? 0 : undefined } : undefined,
       min: yMin,
       max: yMax,
     },
@@ -78,7 +81,7 @@ export function axisOptions({ yTitle, yTick, y2Title, y2Tick, stacked = false, y
     scales.y2 = {
       position: 'right',
       title: { display: true, text: y2Title },
-      ticks: y2Tick ? { callback: (v) => y2Tick(v) } : undefined,
+      ticks: y2Tick || y2Counts ? { callback: y2Tick ? (v) => y2Tick(v) : undefined, precision: y2Counts ? 0 : undefined } : undefined,
       grid: { drawOnChartArea: false },
       min: 0,
       max: y2Max,

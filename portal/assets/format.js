@@ -48,10 +48,16 @@ const UNITS = [
   ['s', 1],
 ];
 
+/** The locale's minus sign, so negative durations read like the other negative numbers. */
+function minusSign() {
+  const part = numberFormat({}).formatToParts(-1).find((p) => p.type === 'minusSign');
+  return part ? part.value : '-';
+}
+
 /** Seconds as "2 h 5 min": the two largest units. */
 export function formatDuration(seconds) {
   if (!isNumber(seconds)) return '–';
-  const sign = seconds < 0 ? '−' : '';
+  const sign = seconds < 0 ? minusSign() : '';
   let rest = Math.round(Math.abs(seconds));
   if (rest === 0) return '0 s';
   const parts = [];

@@ -35,12 +35,18 @@ function filterParams(state) {
   };
 }
 
-function metricParams(state, { bucketed = true, grouped = true } = {}) {
+/** The filters of an interaction endpoint: interactions belong to no survey. */
+function interactionFilterParams(state) {
+  return { ...filterParams(state), survey_id: undefined };
+}
+
+function metricParams(state, { bucketed = true, grouped = true, interactions = false } = {}) {
+  const groupBy = grouped && !(interactions && state.group_by === 'survey') ? state.group_by : '';
   return {
     ...rangeParams(state),
     granularity: bucketed && state.granularity !== 'none' ? state.granularity : undefined,
-    group_by: grouped ? state.group_by || undefined : undefined,
-    ...filterParams(state),
+    group_by: groupBy || undefined,
+    ...(interactions ? interactionFilterParams(state) : filterParams(state)),
   };
 }
 
@@ -311,7 +317,7 @@ export function npsPage(ctx) {
           labels,
           datasets: [set('promoters', 'Promoters (9–10)', COLORS.promoters), set('passives', 'Passives (7–8)', COLORS.passives), set('detractors', 'Detractors (0–6)', COLORS.detractors)],
         },
-        options: axisOptions({ yTitle: 'Responses', stacked: true, yTick: (v) => formatInteger(v) }),
+        options: axisOptions({ yTitle: 'Responses', stacked: true, yTick: (v) => formatInteger(v), yCounts: true }),
       },
     });
   };
@@ -378,7 +384,7 @@ export function csatPage(ctx) {
           labels: keys.map((k) => `Score ${k.slice('score_counts_'.length)}`),
           datasets: [{ label: 'Responses', data: keys.map((k) => total[k] ?? 0), backgroundColor: COLORS.primary }],
         },
-        options: { ...axisOptions({ yTitle: 'Responses', yTick: (v) => formatInteger(v) }), plugins: { legend: { display: false } } },
+        options: { ...axisOptions({ yTitle: 'Responses', yTick: (v) => formatInteger(v), yCounts: true }), plugins: { legend: { display: false } } },
       },
     });
     const rows = keys.map((k) => ({ score: Number(k.slice('score_counts_'.length)), count: total[k] ?? 0 }));
@@ -461,7 +467,7 @@ export function cesPage(ctx) {
 
 export async function responseTimesPage(ctx) {
   const { state } = ctx;
-  const params = { ...metricParams(state), ...slaParams(state, true) };
+  const params = { ...metricParams(state, { interactions: true }), ...slaParams(state, true) };
   const url = apiUrl('/v1/metrics/response-times', params);
   ctx.setCsv(csvUrl('/v1/metrics/response-times', params), fileName(state, 'response-times'));
   const json = await ctx.getJson(url);
@@ -634,7 +640,7 @@ export async function retentionPage(ctx) {
               { type: 'bar', label: 'New customers', data: valueAt(sh.series, sh.labels, 'new_customers'), backgroundColor: COLORS.bars, borderColor: COLORS.barsBorder, borderWidth: 1, yAxisID: 'y2', order: 2 },
             ],
           },
-          options: axisOptions({ yTitle: 'Retention rate (%)', yTick: (v) => formatPercent(v, 0), y2Title: 'New customers', y2Tick: (v) => formatInteger(v) }),
+          options: axisOptions({ yTitle: 'Retention rate (%)', yTick: (v) => formatPercent(v, 0), y2Title: 'New customers', y2Tick: (v) => formatInteger(v), y2Counts: true }),
         },
       }),
     );
@@ -822,7 +828,7 @@ function listingColumn(column, state) {
 
 async function listingPage(ctx, { endpoint, tableName, caption, withKind }) {
   const { state } = ctx;
-  const base = { ...rangeParams(state), ...filterParams(state) };
+  const base = { ...rangeParams(state), ...(withKind ? filterParams(state) : interactionFilterParams(state)) };
   if (withKind) {
     base.kind = state.kind || undefined;
     base.comment_query = state.comment_query || undefined;
@@ -925,7 +931,7 @@ function card({ metric, title, value, text, change, better, count, countLabel, h
 export async function overviewPage(ctx) {
   const { state } = ctx;
   const survey = { ...rangeParams(state), ...filterParams(state), compare_previous: true };
-  const times = { ...survey, ...slaParams(state, false) };
+  const times = { ...survey, ...interactionFilterParams(state), ...slaParams(state, false) };
   const prev = previousRange(state.start, state.end);
   const urls = {
     nps: apiUrl('/v1/metrics/nps', survey),

@@ -152,7 +152,10 @@ mod tests {
 
     #[test]
     fn scripts_and_styles_have_their_types() {
-        assert_eq!(content_type("assets/app.js"), "text/javascript; charset=utf-8");
+        assert_eq!(
+            content_type("assets/app.js"),
+            "text/javascript; charset=utf-8"
+        );
         assert_eq!(content_type("assets/app.css"), "text/css; charset=utf-8");
         assert_eq!(content_type("index.html"), "text/html; charset=utf-8");
         assert_eq!(ETAGS.len(), ASSETS.len() + 1);
