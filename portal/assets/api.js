@@ -54,16 +54,46 @@ export function apiUrl(path, params) {
   return qs ? `${path}?${qs}` : path;
 }
 
+/** Retries of a request the service shed under load (429, or 503 with Retry-After). */
+const MAX_RETRIES = 3;
+/** The longest wait before a retry, whatever Retry-After says. */
+const MAX_RETRY_WAIT_S = 5;
+
+/** The seconds to wait before retrying `response`, or null when it is not to be retried. */
+function retryDelay(response, retries) {
+  const after = Number(response.headers.get('Retry-After'));
+  const shed = response.status === 429 || (response.status === 503 && after > 0);
+  if (!shed || retries >= MAX_RETRIES) return null;
+  return Math.min(Math.max(after, 1), MAX_RETRY_WAIT_S);
+}
+
+function sleep(seconds, signal) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, seconds * 1000);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(timer);
+      reject(new DOMException('Aborted', 'AbortError'));
+    }, { once: true });
+  });
+}
+
 async function request(url, { key, signal, accept } = {}) {
   const token = key || getKey();
   const headers = { Accept: accept || 'application/json' };
   if (token) headers.Authorization = `Bearer ${token}`;
   let response;
-  try {
-    response = await fetch(url, { headers, signal, cache: 'no-store' });
-  } catch (err) {
-    if (err && err.name === 'AbortError') throw err;
-    throw new ApiError(0, { title: 'Network error', detail: 'The server could not be reached. Check your connection and try again.' });
+  for (let retries = 0; ; retries += 1) {
+    try {
+      response = await fetch(url, { headers, signal, cache: 'no-store' });
+    } catch (err) {
+      if (err && err.name === 'AbortError') throw err;
+      throw new ApiError(0, { title: 'Network error', detail: 'The server could not be reached. Check your connection and try again.' });
+    }
+    // A dashboard asks several queries at once; a busy service sheds some and says when
+    // to come back, so the page waits and asks again before it shows an error.
+    const delay = retryDelay(response, retries);
+    if (delay === null) break;
+    await sleep(delay, signal);
   }
   if (!response.ok) {
     let problem = null;

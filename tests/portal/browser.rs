@@ -417,11 +417,14 @@ fn capabilities(profile: &Path, downloads: &Path) -> fantoccini::wd::Capabilitie
             "--disable-component-update",
             "--disable-sync",
             "--window-size=1280,900",
+            // The tests read formatted numbers back: one locale everywhere.
+            "--lang=en-US",
             format!("--user-data-dir={}", profile.display()),
         ],
         "prefs": {
             "download.default_directory": downloads,
             "download.prompt_for_download": false,
+            "intl.accept_languages": "en-US",
         },
     });
     let mut caps = fantoccini::wd::Capabilities::new();

@@ -16,16 +16,18 @@ pub async fn shown(browser: &Browser) -> Value {
                 group: tr.dataset.group ?? null,
                 cells: [...tr.querySelectorAll('[data-column]')].map((c) => [
                     c.dataset.column, c.dataset.value ?? null, c.dataset.active ?? null,
+                    c.textContent.trim(),
                 ]),
             })),
         }));
         const stats = [...document.querySelectorAll('dl.stats dd[data-column]')]
-            .map((d) => [d.dataset.column, d.dataset.value ?? null]);
+            .map((d) => [d.dataset.column, d.dataset.value ?? null, d.textContent.trim()]);
         const cards = [...document.querySelectorAll('article[data-metric]')].map((a) => ({
             metric: a.dataset.metric,
             significant: a.dataset.significant,
             count: a.dataset.count,
             value: a.querySelector('.card-value').dataset.value,
+            value_text: a.querySelector('.card-value').textContent.trim(),
             delta: a.querySelector('.card-change').dataset.delta,
             change_significant: a.querySelector('.card-change').dataset.significant,
         }));
@@ -43,6 +45,66 @@ pub fn same(shown: &str, value: &Value) -> bool {
         Value::Bool(b) => shown == b.to_string(),
         other => serde_json::from_str::<Value>(shown).ok().as_ref() == Some(other),
     }
+}
+
+/// Asserts that what a reader sees (`shown`, formatted in the browser's en-US locale) is the
+/// raw number `raw` at the precision shown: a plain number or percentage (thousands
+/// separators, a sign, a "± margin" after it) to its last digit, a duration ("1 h 16 min",
+/// "11 min 39 s") to its smallest unit, a dash for none. Text that is neither (dates, ids)
+/// and raw values that are not numbers are not checked here.
+pub fn assert_displayed(shown: &str, raw: &str, what: &str) {
+    let Ok(value) = raw.parse::<f64>() else {
+        return;
+    };
+    let shown = shown.split(" ±").next().unwrap_or_default().trim();
+    let number = shown
+        .trim_start_matches('+')
+        .replace(['\u{2212}', '\u{2013}'], "-")
+        .replace(',', "");
+    if let Some(seconds) = duration_seconds(&number) {
+        let (total, unit) = seconds;
+        let rounded = value.abs().round();
+        assert!(
+            total <= rounded && rounded < total + unit,
+            "{what}: shows {shown:?} for {value} s"
+        );
+        return;
+    }
+    let digits = number.trim_end_matches('%');
+    let Ok(parsed) = digits.parse::<f64>() else {
+        return;
+    };
+    let decimals = digits.split_once('.').map_or(0, |(_, d)| d.len());
+    let half = 0.5 * 10f64.powi(-(decimals as i32)) + 1e-9;
+    // A rate in [0, 1] may be shown as a percentage.
+    let fits = |v: f64| (parsed - v).abs() <= half;
+    assert!(
+        fits(value) || (number.ends_with('%') && fits(value * 100.0)),
+        "{what}: shows {shown:?} for {value}"
+    );
+}
+
+/// "1 h 16 min" as (4560 s, 60 s: the smallest unit shown), or None for other text.
+fn duration_seconds(text: &str) -> Option<(f64, f64)> {
+    let tokens: Vec<&str> = text.trim_start_matches('-').split(' ').collect();
+    if tokens.len() < 2 || !tokens.len().is_multiple_of(2) {
+        return None;
+    }
+    let mut total = 0.0;
+    let mut smallest = f64::MAX;
+    for pair in tokens.chunks(2) {
+        let n: f64 = pair[0].parse().ok()?;
+        let unit = match pair[1] {
+            "d" => 86_400.0,
+            "h" => 3_600.0,
+            "min" => 60.0,
+            "s" => 1.0,
+            _ => return None,
+        };
+        total += n * unit;
+        smallest = f64::min(smallest, unit);
+    }
+    Some((total, smallest))
 }
 
 fn text(v: &Value) -> &str {
@@ -86,6 +148,11 @@ pub fn assert_table(page: &Value, name: &str, side: Option<&str>, rows: &[Value]
                 "table {name} {side:?} row {i} column {column}: page {:?}, API {expected}",
                 cell[1]
             );
+            assert_displayed(
+                text(&cell[3]),
+                text(&cell[1]),
+                &format!("{name} row {i} {column}"),
+            );
         }
         for (hook, field) in [("period_start", "period_start"), ("group", "group")] {
             if let Some(value) = api.get(field).filter(|_| !row[hook].is_null()) {
@@ -122,6 +189,7 @@ pub fn assert_stats(page: &Value, summary: &Value) -> usize {
             "summary {column}: page {:?}, API {expected}",
             stat[1]
         );
+        assert_displayed(text(&stat[2]), text(&stat[1]), &format!("summary {column}"));
     }
     stats.len()
 }
@@ -195,6 +263,11 @@ pub fn assert_card(page: &Value, metric: &str, value: &Value, count: &Value) {
         same(text(&card["value"]), value),
         "card {metric}: page {:?}, API {value}",
         card["value"]
+    );
+    assert_displayed(
+        text(&card["value_text"]),
+        text(&card["value"]),
+        &format!("card {metric}"),
     );
     assert!(
         same(text(&card["count"]), count),

@@ -547,3 +547,36 @@ fn listings_page_through_the_api_and_themes_link_to_their_comments() {
         assert_no_console_errors(&browser, "paging and theme links").await;
     });
 }
+
+/// A service that admits one read of a tenant at a time sheds most of the overview's
+/// queries (429 with Retry-After): the page waits as told, asks again, and draws the same
+/// numbers as the API's.
+#[test]
+fn shed_queries_are_asked_again_until_the_overview_is_drawn() {
+    let world = crate::world();
+    world.runtime.block_on(async {
+        let app = crate::helpers::spawn_app_with(crate::helpers::Options {
+            read_limits: cxmetrics::app::ReadLimits {
+                global: 1,
+                per_tenant: 1,
+            },
+            ..Default::default()
+        })
+        .await;
+        crate::dataset::load(&app).await;
+        let key = app.create_key(TENANT, "read").await;
+        let browser = Browser::start().await.expect("start Chromium");
+        let url = page_url(&app, "overview", &[]);
+        assert_eq!(browser.sign_in(&url, &key).await.unwrap(), "ready");
+        let shed = browser
+            .console_errors()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.contains("status of 429"))
+            .count();
+        assert!(shed > 0, "the service shed none of the overview's queries");
+        assert_page_matches_api(&app, &key, &browser, "overview", &[]).await;
+        browser.close().await.unwrap();
+    });
+}
