@@ -580,3 +580,98 @@ fn shed_queries_are_asked_again_until_the_overview_is_drawn() {
         browser.close().await.unwrap();
     });
 }
+
+/// On a slow network (every request 1.5 s late) the page shows its progress line and is
+/// busy until the numbers arrive; a query the API refuses shows the API's own message.
+#[test]
+fn a_slow_query_shows_progress_and_a_refused_one_the_apis_message() {
+    with_browser(|world, browser| async move {
+        let app = &world.app;
+        let url = page_url(app, "nps", &[]);
+        assert_eq!(
+            browser.sign_in(&url, &world.read_key).await.unwrap(),
+            "ready"
+        );
+        browser.cdp("Network.enable", json!({})).await.unwrap();
+        browser
+            .cdp(
+                "Network.emulateNetworkConditions",
+                json!({"offline": false, "latency": 1500, "downloadThroughput": -1, "uploadThroughput": -1}),
+            )
+            .await
+            .unwrap();
+        browser
+            .client
+            .goto(&page_url(app, "csat", &[]))
+            .await
+            .unwrap();
+        browser.wait_for_state(&["loading"]).await.unwrap();
+        let progress = browser
+            .eval(
+                "return [document.querySelector('main').getAttribute('aria-busy'), \
+                 document.getElementById('loading').classList.contains('active'), \
+                 document.getElementById('loading').textContent.trim()];",
+            )
+            .await
+            .unwrap();
+        assert_eq!(progress[0], "true", "main is busy: {progress}");
+        assert_eq!(progress[1], true, "the progress line is shown: {progress}");
+        assert!(
+            !progress[2].as_str().unwrap().is_empty(),
+            "the progress line says what it waits for: {progress}"
+        );
+        assert_eq!(browser.wait_settled().await.unwrap().0, "ready");
+        let busy = browser
+            .eval("return document.querySelector('main').getAttribute('aria-busy');")
+            .await
+            .unwrap();
+        assert_eq!(busy, Value::Null, "no longer busy once drawn");
+        browser
+            .cdp(
+                "Network.emulateNetworkConditions",
+                json!({"offline": false, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}),
+            )
+            .await
+            .unwrap();
+
+        // A zone the API does not know: the page shows the problem the API answers.
+        let bad = page_url(app, "nps", &[("tz", "Mars/Olympus_Mons")]);
+        browser.client.goto(&bad).await.unwrap();
+        assert_eq!(browser.wait_settled().await.unwrap().0, "error");
+        let api: Value = serde_json::from_slice(
+            &api_bytes_status(
+                app,
+                "/v1/metrics/nps?start=2025-01-01&end=2025-07-01&time_zone=Mars/Olympus_Mons\
+                 &granularity=month",
+                &world.read_key,
+            )
+            .await,
+        )
+        .unwrap();
+        let detail = api["detail"]
+            .as_str()
+            .expect("the API's problem has a detail");
+        let shown = browser
+            .eval("return document.getElementById('error').textContent;")
+            .await
+            .unwrap();
+        assert!(
+            shown.as_str().unwrap().contains(detail),
+            "the page shows {shown} for the API's {detail:?}"
+        );
+        browser.console_errors().await.unwrap();
+        browser.close().await.unwrap();
+    });
+}
+
+/// The body of a GET the API answers with an error status.
+async fn api_bytes_status(app: &crate::helpers::TestApp, path: &str, key: &str) -> Vec<u8> {
+    let response = reqwest::Client::new()
+        .get(app.url(path))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::BAD_REQUEST);
+    response.bytes().await.unwrap().to_vec()
+}
