@@ -8,8 +8,9 @@
 //! DDSketch per bucket index from the rollups; the exact minimum and maximum from the raw
 //! rows of the lowest and highest non-empty sketch bucket only; the SLA counts from the
 //! sketch buckets wholly below or above the target plus, in the one bucket that holds it,
-//! the raw rows that met it (the bucket's count less those breached it); the unanswered that waited longer than a target from slots wholly before the
-//! cutoff (the cover is cut there). Every raw look is an index range scan
+//! the raw rows that met it (the rest of that bucket's count breached it); the unanswered
+//! that waited longer than a target from slots wholly before the cutoff (the cover is cut
+//! there). Every raw look is an index range scan
 //! (`interactions_*_bucket`), all in one statement, so in one snapshot.
 //!
 //! `response_times_exact` reads the raw interactions of the range once and aggregates them
@@ -278,6 +279,8 @@ fn push_rollup_read(
             let within = PgInterval {
                 months: 0,
                 days: 0,
+                // A target past the i64 microseconds no interval holds is met by every
+                // duration, as by the longest interval there is.
                 microseconds: within_target(target).unwrap_or(i64::MAX),
             };
             qb.push(" union all select 2, c.bucket, c.grp, c.measure, null, null, null, null, null, null, ")
