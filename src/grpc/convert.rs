@@ -52,7 +52,8 @@ fn update_time(c: &mut Checker, ts: Option<&Timestamp>) -> DateTime<Utc> {
     optional_time(c, "update_time", ts).unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
 }
 
-fn kind(c: &mut Checker, raw: i32) -> Option<SurveyKind> {
+/// A required survey kind; UNSPECIFIED and unknown values are violations of `kind`.
+pub(super) fn kind(c: &mut Checker, raw: i32) -> Option<SurveyKind> {
     match pb::SurveyKind::try_from(raw) {
         Ok(pb::SurveyKind::Nps) => Some(SurveyKind::Nps),
         Ok(pb::SurveyKind::Csat) => Some(SurveyKind::Csat),

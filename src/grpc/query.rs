@@ -5,7 +5,7 @@ use chrono::Utc;
 
 use super::convert::from_timestamp;
 use crate::domain::{
-    SurveyKind, parse,
+    parse,
     query::{CohortQuery, ResponseTimeQuery, RetentionQuery},
     response_times::SlaTargets,
     themes::ThemeQuery,
@@ -202,19 +202,7 @@ pub fn theme_query(request: pb::CommentThemesRequest) -> Result<ThemeQuery, Erro
         ));
     }
     let mut c = Checker::new(Utc::now());
-    let kind = match pb::SurveyKind::try_from(request.kind) {
-        Ok(pb::SurveyKind::Nps) => Some(SurveyKind::Nps),
-        Ok(pb::SurveyKind::Csat) => Some(SurveyKind::Csat),
-        Ok(pb::SurveyKind::Ces) => Some(SurveyKind::Ces),
-        Ok(pb::SurveyKind::Unspecified) => {
-            c.violation("kind", "is required (NPS, CSAT or CES)");
-            None
-        }
-        Err(_) => {
-            c.violation("kind", format!("unknown survey kind {}", request.kind));
-            None
-        }
-    };
+    let kind = super::convert::kind(&mut c, request.kind);
     let max_themes = parse::max_themes(&mut c, "max_themes", i64::from(request.max_themes));
     let min_mentions =
         parse::min_mentions(&mut c, "min_mentions", request.min_mentions.map(i64::from));

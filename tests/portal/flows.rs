@@ -427,6 +427,86 @@ fn the_page_is_served_under_a_strict_content_security_policy() {
         );
         assert!(!lower.contains("<style"), "a style element in index.html");
         assert!(!has_handler(&lower), "an inline event handler");
+
+        // Every file revalidates (no-cache) and a browser that holds it gets a 304.
+        let client = reqwest::Client::new();
+        for path in ["/", "/assets/app.js", "/assets/vendor/chart.umd.min.js"] {
+            let first = client.get(world.app.url(path)).send().await.unwrap();
+            assert_eq!(first.status(), 200, "{path}");
+            assert_eq!(first.headers()["cache-control"], "no-cache", "{path}");
+            let etag = first.headers()["etag"].clone();
+            let again = client
+                .get(world.app.url(path))
+                .header("if-none-match", etag.clone())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(again.status(), 304, "{path}");
+            assert_eq!(again.headers()["etag"], etag, "{path}");
+            assert!(again.bytes().await.unwrap().is_empty(), "{path}");
+            let stale = client
+                .get(world.app.url(path))
+                .header("if-none-match", "\"other\"")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(stale.status(), 200, "{path}");
+        }
+        let missing = client
+            .get(world.app.url("/assets/missing.js"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(missing.status(), 404);
+    });
+}
+
+/// By keyboard alone: the first Tab reaches the skip link, Tab moves on to the navigation,
+/// and Enter on a page's link opens that page.
+#[test]
+fn the_portal_is_usable_by_keyboard() {
+    use fantoccini::key::Key;
+    with_browser(|world, browser| async move {
+        let app = &world.app;
+        let url = page_url(app, "nps", &[]);
+        assert_eq!(
+            browser.sign_in(&url, &world.read_key).await.unwrap(),
+            "ready"
+        );
+        browser.open(&url).await.unwrap();
+        let focused = "const a = document.activeElement; \
+                       return [a.tagName, a.textContent.trim(), a.getAttribute('href')];";
+        let body = browser.client.find(Locator::Css("body")).await.unwrap();
+        body.send_keys(&Key::Tab.to_string()).await.unwrap();
+        let first = browser.eval(focused).await.unwrap();
+        assert_eq!(first[0], "A", "the first Tab reaches a link: {first}");
+        assert!(
+            first[1].as_str().unwrap().to_lowercase().contains("skip"),
+            "the first Tab reaches the skip link: {first}"
+        );
+        let mut tabs = 0;
+        while browser.eval(focused).await.unwrap()[1] != "CSAT" {
+            tabs += 1;
+            assert!(tabs <= 40, "Tab reaches the CSAT link");
+            let active = browser.client.active_element().await.unwrap();
+            active.send_keys(&Key::Tab.to_string()).await.unwrap();
+        }
+        let link = browser.client.active_element().await.unwrap();
+        link.send_keys(&Key::Enter.to_string()).await.unwrap();
+        let mut waited = 0;
+        while !browser.search().await.unwrap().contains("page=csat") {
+            waited += 1;
+            assert!(waited <= 250, "Enter on the CSAT link opens the CSAT page");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(browser.wait_settled().await.unwrap().0, "ready");
+        let heading = browser
+            .eval("return document.getElementById('page-title').textContent.trim();")
+            .await
+            .unwrap();
+        assert_eq!(heading, "CSAT", "the CSAT page is shown");
+        assert_no_console_errors(&browser, "keyboard navigation").await;
+        browser.close().await.unwrap();
     });
 }
 
