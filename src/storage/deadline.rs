@@ -29,20 +29,9 @@ fn statement_timeout(remaining: Option<Duration>, cap: Duration) -> Option<u128>
     (!budget.is_zero()).then(|| budget.as_millis().max(1))
 }
 
-/// The statement that opens a read's transaction, bounded by the caller's `deadline`: one
-/// round trip (the timeout is a number, not caller input). The connections carry the same
-/// `jit` and `work_mem` (`pools::connect_options`); they are set here too so that a read
-/// keeps them behind a pooler that drops startup options. JIT compilation costs about
-/// 100 ms a statement, more than it saves on reads that are index range scans over rollups;
-/// aggregates that spill to disk at the default 4 MB `work_mem` take twice as long (comment
-/// themes hash about 15 MB of terms over a year of 1M comments).
-fn begin_read(deadline: Option<Instant>, cap: Duration) -> Result<String, Error> {
-    let timeout = statement_timeout(remaining(deadline), cap).ok_or(Error::DeadlineExceeded)?;
-    Ok(format!(
-        "begin read only; set local statement_timeout = {timeout}; set local jit = off; \
-         set local work_mem = '64MB'"
-    ))
-}
+/// `work_mem` of the aggregations `read_each` streams (comment themes hash ~15 MB of terms
+/// over a year of 1M comments).
+const STREAM_WORK_MEM: &str = "64MB";
 
 impl Store {
     /// Runs one read statement (on the read replica, when there is one) in a transaction
@@ -52,7 +41,14 @@ impl Store {
         query: Query<'_, Postgres, PgArguments>,
         deadline: Option<Instant>,
     ) -> Result<Vec<PgRow>, Error> {
-        let begin = begin_read(deadline, self.read_timeout)?;
+        let timeout = statement_timeout(remaining(deadline), self.read_timeout)
+            .ok_or(Error::DeadlineExceeded)?;
+        // One round trip opens the transaction and bounds it (a number, not caller input).
+        // JIT compilation costs about 100 ms a statement, more than it saves on reads that
+        // are index range scans over rollups: their high cost estimates would trigger it.
+        let begin = format!(
+            "begin read only; set local statement_timeout = {timeout}; set local jit = off"
+        );
         let read = async {
             let mut tx = traced(&begin, self.read_pool.begin_with(begin.clone())).await?;
             let rows = traced(query.sql(), query.fetch_all(&mut *tx)).await?;
@@ -63,7 +59,9 @@ impl Store {
     }
 
     /// `read_rows`, handing each row to `each` as it arrives instead of collecting them, so
-    /// that the caller's memory does not grow with the number of rows.
+    /// that the caller's memory does not grow with the number of rows. The statement may
+    /// use `work_mem` for each of its sorts and hashes: aggregates that spill to disk at the
+    /// default 4 MB take twice as long.
     pub(crate) async fn read_each(
         &self,
         query: Query<'_, Postgres, PgArguments>,
@@ -71,7 +69,12 @@ impl Store {
         mut each: impl FnMut(&PgRow) -> Result<(), sqlx::Error>,
     ) -> Result<(), Error> {
         use futures_util::TryStreamExt;
-        let begin = begin_read(deadline, self.read_timeout)?;
+        let timeout = statement_timeout(remaining(deadline), self.read_timeout)
+            .ok_or(Error::DeadlineExceeded)?;
+        let begin = format!(
+            "begin read only; set local statement_timeout = {timeout}; set local jit = off; \
+             set local work_mem = '{STREAM_WORK_MEM}'"
+        );
         let sql = query.sql().to_owned();
         let read = async {
             let mut tx = traced(&begin, self.read_pool.begin_with(begin.clone())).await?;
